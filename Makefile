@@ -1,0 +1,53 @@
+# Retrieve & Rerank Lab: the two commands of the README, and a few helpers.
+#   make lab    set up everything, then open the course in JupyterLab
+#   make test   set up everything, then run every test (unit tests + every notebook via nbval)
+# Set-up creates .venv/ in this folder and installs the exact tested versions of constraints.txt.
+# Re-running is fast: set-up only re-installs when pyproject.toml or constraints.txt changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXTRAS := dev,lab,adapters
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lab test unit notebooks lint lock clean-cache
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed (3.11 is tested).")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+setup: $(STAMP)  ## Create .venv and install the course with its pinned dependencies
+
+lab: setup  ## Set up, then open the notebooks in JupyterLab
+	$(BIN)/jupyter lab notebooks/
+
+test: setup  ## Set up, then run the unit tests and every notebook (offline world, small scale)
+	$(BIN)/python -m pytest
+
+unit: setup  ## Only the unit tests of the package
+	$(BIN)/python -m pytest tests
+
+notebooks: setup  ## Only the notebooks, through nbval
+	$(BIN)/python -m pytest notebooks
+
+lint: setup  ## ruff over the package and tests
+	$(BIN)/ruff check src tests
+
+lock:  ## Re-resolve the ranges of pyproject.toml in a scratch venv and rewrite constraints.txt
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet "pip>=24" "torch==2.13.0"
+	build/lock-venv/bin/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	{ sed -n '1,3p' constraints.txt; build/lock-venv/bin/python -m pip freeze --exclude-editable \
+	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/'; } > build/constraints.txt
+	mv build/constraints.txt constraints.txt && rm -rf build/lock-venv
+	@echo "constraints.txt rewritten: update environment.yml to match (make test checks it)."
+
+clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/cache)
+	rm -rf data/cache

