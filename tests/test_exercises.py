@@ -1,0 +1,425 @@
+"""The exercise checkers: right answers pass in every form, wrong ones get a hint, not the answer.
+
+Checkers draw fresh random inputs on every call, so each wrong answer is checked several times:
+its hint must be the specific one every time, not only on a lucky draw.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rerank_lab import exercises
+from rerank_lab.exercises import EXERCISES, ExerciseError, check
+
+IDS = ["01.1", "01.2", "01.3", "01.4", "01.5", "01.6"]
+FUNCTION_IDS = ["01.1", "01.2", "01.3", "01.4"]
+DRAWS = 5  # how often each wrong answer is checked against fresh random inputs
+
+
+def rejected(
+    exercise_id: str, answer: Any, *fragments: str, forbidden: tuple[str, ...] = ()
+) -> None:
+    """Check ``answer`` DRAWS times; each must fail with a hint holding every fragment."""
+    for _ in range(DRAWS):
+        with pytest.raises(ExerciseError) as caught:
+            check(exercise_id, answer)
+        message = str(caught.value)
+        assert message.startswith(f"✗ {exercise_id}"), message
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in hint: {message}"
+        for value in forbidden:
+            assert value not in message, f"the hint gives away {value!r}: {message}"
+
+
+def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(DRAWS):
+        assert check(exercise_id, answer) is True
+    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
+
+
+# --- The registry and the shared behaviour ------------------------------------------------------
+
+
+def test_every_exercise_is_registered_with_a_title_and_a_question() -> None:
+    assert list(EXERCISES) == IDS
+    for exercise_id, exercise in EXERCISES.items():
+        assert exercise.id == exercise_id
+        assert callable(exercise)
+        assert exercise.title.strip() and exercise.question.strip()
+
+
+def test_an_unknown_id_raises_a_key_error_listing_the_valid_ids() -> None:
+    for lookup in (lambda: check("01.9", 1), lambda: EXERCISES["1.1"]):
+        with pytest.raises(KeyError) as caught:
+            lookup()
+        assert all(exercise_id in str(caught.value) for exercise_id in IDS)
+
+
+def test_exercise_error_is_an_assertion_error() -> None:
+    assert issubclass(ExerciseError, AssertionError)
+
+
+def test_registering_an_id_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        exercises.exercise("01.1", title="again", question="?")(lambda answer: "ok")
+
+
+def test_importing_the_module_does_not_import_torch() -> None:
+    code = "import sys, rerank_lab.exercises; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+@pytest.mark.parametrize("exercise_id", IDS)
+@pytest.mark.parametrize("placeholder", [..., None])
+def test_placeholders_fail(exercise_id: str, placeholder: Any) -> None:
+    rejected(exercise_id, placeholder, "no answer yet")
+
+
+def _returns_nothing(*args: Any) -> None: ...
+
+
+def _returns_ellipsis(*args: Any) -> Any:
+    return ...
+
+
+def _not_implemented(*args: Any) -> Any:
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
+@pytest.mark.parametrize(
+    ("unfinished", "fragment"),
+    [
+        (_returns_nothing, "returned None"),
+        (_returns_ellipsis, "still returns `...`"),
+        (_not_implemented, "not written yet"),
+    ],
+)
+def test_unfinished_functions_fail(
+    exercise_id: str, unfinished: Callable[..., Any], fragment: str
+) -> None:
+    rejected(exercise_id, unfinished, fragment)
+
+
+@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
+def test_a_crashing_function_fails_with_its_error_chained(exercise_id: str) -> None:
+    def crashes(*args: Any) -> Any:
+        raise ValueError("boom")
+
+    with pytest.raises(ExerciseError, match="your function raised ValueError: boom") as caught:
+        check(exercise_id, crashes)
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
+def test_a_value_instead_of_a_function_fails(exercise_id: str) -> None:
+    rejected(exercise_id, 0.5, "itself")
+
+
+# --- 01.1 cosine similarity ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cosine",
+    [
+        lambda a, b: a @ b / (a.norm() * b.norm()),
+        lambda a, b: (torch.dot(a, b) / (torch.linalg.norm(a) * torch.linalg.norm(b))).item(),
+        lambda a, b: F.cosine_similarity(a, b, dim=0),
+        lambda a, b: F.cosine_similarity(a.unsqueeze(0), b.unsqueeze(0)),  # shape (1,)
+        lambda a, b: F.normalize(a, dim=0) @ F.normalize(b, dim=0),
+        lambda a, b: np.dot(a.numpy(), b.numpy()) / np.linalg.norm(a) / np.linalg.norm(b),
+    ],
+)
+def test_cosine_right_answers_pass(cosine: Callable, capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("01.1", cosine, capsys)
+
+
+@pytest.mark.parametrize(
+    ("cosine", "fragment"),
+    [
+        (lambda a, b: a @ b, "lengths"),
+        (lambda a, b: torch.dot(a, b).item(), "lengths"),
+        (lambda a, b: a * b, "single number"),
+        (lambda a, b: F.cosine_similarity(a[None], b[None], dim=0), "single number"),
+        (lambda a, b: a @ b / a.norm(), "angle"),
+        (lambda a, b: 1 - a @ b / (a.norm() * b.norm()), "angle"),
+        (lambda a, b: 1.0, "angle"),
+        (lambda a, b: "0.5", "numbers"),
+    ],
+)
+def test_cosine_wrong_answers_get_hints(cosine: Callable, fragment: str) -> None:
+    rejected("01.1", cosine, fragment)
+
+
+# --- 01.2 mean pooling --------------------------------------------------------------------------
+
+
+def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    weights = mask.unsqueeze(-1).expand(tokens.size()).float()
+    return (tokens * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
+
+
+def _mean_pool_loop(tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    return [sentence[: int(n)].mean(0) for sentence, n in zip(tokens, mask.sum(1), strict=True)]
+
+
+@pytest.mark.parametrize(
+    "mean_pool",
+    [
+        _mean_pool,
+        lambda t, m: _mean_pool(t, m).numpy(),
+        lambda t, m: _mean_pool(t, m).tolist(),
+        lambda t, m: tuple(_mean_pool(t, m)),
+        _mean_pool_loop,
+        lambda t, m: (t * m[..., None]).sum(1) / m.sum(1, keepdim=True),
+        lambda t, m: torch.einsum("bsd,bs->bd", t, m.float()) / m.sum(1, keepdim=True),
+    ],
+)
+def test_mean_pool_right_answers_pass(
+    mean_pool: Callable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted("01.2", mean_pool, capsys)
+
+
+@pytest.mark.parametrize(
+    ("mean_pool", "fragment"),
+    [
+        (lambda t, m: t.mean(1), "padding"),
+        (lambda t, m: (t * m[..., None]).mean(1), "padded length"),
+        (lambda t, m: (t * m[..., None]).sum(1), "a sum, not an average"),
+        (lambda t, m: t.sum(1), "a sum over every position"),
+        (lambda t, m: t[:, 0], "first ([CLS]) token"),
+        (lambda t, m: t * m[..., None], "one vector per sentence"),
+        (lambda t, m: t.mean(0), "one vector per sentence"),
+        (lambda t, m: _mean_pool(t, m) * 2, "average of each sentence's real token vectors"),
+        (lambda t, m: [[0.0, 1.0], [2.0]], "rows of different lengths"),
+    ],
+)
+def test_mean_pool_wrong_answers_get_hints(mean_pool: Callable, fragment: str) -> None:
+    rejected("01.2", mean_pool, fragment)
+
+
+# --- 01.3 top-k ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "top_k",
+    [
+        lambda scores, k: torch.topk(scores, k, dim=1).indices,
+        lambda scores, k: scores.topk(k).indices.tolist(),
+        lambda scores, k: torch.argsort(scores, dim=1, descending=True)[:, :k],
+        lambda scores, k: np.argsort(-scores.numpy(), axis=1)[:, :k],
+        lambda scores, k: [row.topk(k).indices for row in scores],
+        lambda scores, k: tuple(tuple(row.argsort(descending=True)[:k].tolist()) for row in scores),
+        lambda scores, k: [np.argsort(row.numpy())[::-1][:k] for row in scores],
+        lambda scores, k: scores.topk(k).indices.double(),  # whole numbers, even as floats
+    ],
+)
+def test_top_k_right_answers_pass(top_k: Callable, capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("01.3", top_k, capsys)
+
+
+@pytest.mark.parametrize(
+    ("top_k", "fragment"),
+    [
+        (lambda scores, k: scores.topk(k, largest=False).indices, "ascending"),
+        (lambda scores, k: scores.argsort(dim=1)[:, -k:], "ascending"),
+        (lambda scores, k: scores.argsort(dim=1)[:, :k], "ascending"),
+        (lambda scores, k: scores.argsort(dim=1, descending=True)[:, : k + 1], "off by one"),
+        (lambda scores, k: scores.argsort(dim=1, descending=True)[:, : k - 1], "off by one"),
+        (lambda scores, k: scores.argsort(dim=1, descending=True), "exactly k"),
+        (lambda scores, k: scores.topk(k, dim=0).indices, "rows are queries"),
+        (lambda scores, k: scores.T.topk(k).indices, "rows are queries"),
+        (lambda scores, k: scores.topk(k).values, "scores, perhaps"),
+        (lambda scores, k: scores.topk(k), "both the scores and the indices"),
+        (lambda scores, k: scores.topk(k).indices.flatten(), "one list of k indices per query"),
+        (lambda scores, k: [[0] * k for _ in scores], "highest-scoring"),
+        (lambda scores, k: [sorted(row.tolist()) for row in scores.topk(k).indices], "first"),
+        (lambda scores, k: scores.topk(k).indices[:-1], "one per query"),
+    ],
+)
+def test_top_k_wrong_answers_get_hints(top_k: Callable, fragment: str) -> None:
+    rejected("01.3", top_k, fragment)
+
+
+# --- 01.4 nDCG@k --------------------------------------------------------------------------------
+
+WORKSHOP_VALUES = ("0.6131", "0.613", "0.8315", "0.8316", "0.832")
+
+
+def _ndcg(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    dcg = sum(grades.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1))
+    ideal = sorted(grades.values(), reverse=True)[:k]
+    return dcg / sum(grade / math.log2(rank + 1) for rank, grade in enumerate(ideal, 1))
+
+
+def _ndcg_numpy(ranked: list[str], grades: dict[str, int], k: int) -> np.floating:
+    gains = np.array([grades.get(doc, 0) for doc in ranked[:k]], dtype=float)
+    ideal = np.sort(np.array(list(grades.values()), dtype=float))[::-1][:k]
+    dcg = (gains / np.log2(np.arange(2, len(gains) + 2))).sum()
+    return dcg / (ideal / np.log2(np.arange(2, len(ideal) + 2))).sum()
+
+
+def _ndcg_wrong(
+    *,
+    gain: Callable[[int], float] = float,
+    discount: Callable[[int], float] = lambda rank: math.log2(rank + 1),
+    ideal_from_ranking: bool = False,
+    cut: bool = True,
+    cut_ideal: bool = True,
+    normalise: bool = True,
+) -> Callable[[list[str], dict[str, int], int], float]:
+    """A learner's nDCG written independently of the checker's, with one mistake switched on."""
+
+    def ndcg(ranked: list[str], grades: dict[str, int], k: int) -> float:
+        retrieved = ranked[:k] if cut else ranked
+        gains = [gain(grades.get(doc, 0)) for doc in retrieved]
+        dcg = 0.0
+        for position, value in enumerate(gains):
+            dcg += value / discount(position + 1)
+        if not normalise:
+            return dcg
+        pool = [grades.get(doc, 0) for doc in retrieved] if ideal_from_ranking else grades.values()
+        ideal = sorted(pool, reverse=True)
+        ideal = ideal[:k] if cut_ideal else ideal
+        return dcg / sum(gain(g) / discount(position + 1) for position, g in enumerate(ideal))
+
+    return ndcg
+
+
+def _ndcg_zero_based(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    dcg = sum(grades.get(doc, 0) / math.log2(i + 1) for i, doc in enumerate(ranked[:k]))
+    return dcg / 1.0
+
+
+def _ndcg_zero_based_numpy(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    gains = np.array([grades.get(doc, 0) for doc in ranked[:k]], dtype=float)
+    ideal = np.sort(np.array(list(grades.values()), dtype=float))[::-1][:k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dcg = (gains / np.log2(np.arange(1, len(gains) + 1))).sum()
+        return float(dcg / (ideal / np.log2(np.arange(1, len(ideal) + 1))).sum())
+
+
+def _ndcg_indexing_past_the_ranking(ranked: list[str], grades: dict[str, int], k: int) -> float:
+    return _ndcg([ranked[i] for i in range(k)], grades, k)
+
+
+def test_the_reference_gives_the_workshop_values() -> None:
+    ranked = [f"d{i}" for i in range(1, 21)]
+    reference = exercises._ndcg_reference
+    assert reference(ranked, {"d1": 1, "d14": 1}, 10) == pytest.approx(0.6131471927654584)
+    assert reference(ranked, {"d1": 1, "d6": 1}, 10) == pytest.approx(0.8315546295836225)
+
+
+def test_the_reference_agrees_with_trec_eval() -> None:
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    rng = np.random.default_rng(0)
+    for case in range(50):
+        ids = [f"doc{n}" for n in rng.choice(500, size=40, replace=False)]
+        ranked = ids[: int(rng.integers(3, 25))]
+        grades = {doc: int(rng.integers(0, 4)) for doc in rng.choice(ids, 12, replace=False)}
+        grades[ranked[0]] = 1 + int(rng.integers(0, 3))
+        k = int(rng.choice([5, 10, 20]))
+        run = {"q": {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)}}
+        evaluator = pytrec_eval.RelevanceEvaluator({"q": grades}, {f"ndcg_cut.{k}"})
+        expected = evaluator.evaluate(run)["q"][f"ndcg_cut_{k}"]
+        got = exercises._ndcg_reference(ranked, grades, k)
+        assert got == pytest.approx(expected, abs=1e-4), case
+
+
+@pytest.mark.parametrize(
+    "ndcg_at_k",
+    [
+        _ndcg,
+        _ndcg_numpy,
+        _ndcg_wrong(),  # the mistake-free version of the learner-style implementation
+        lambda ranked, grades, k: torch.tensor(_ndcg(ranked, grades, k)),
+        lambda ranked, grades, k: np.float32(_ndcg(ranked, grades, k)),
+    ],
+)
+def test_ndcg_right_answers_pass(ndcg_at_k: Callable, capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("01.4", ndcg_at_k, capsys)
+
+
+@pytest.mark.parametrize(
+    ("ndcg_at_k", "fragment"),
+    [
+        (_ndcg_wrong(ideal_from_ranking=True), "every graded document"),
+        (_ndcg_wrong(discount=lambda rank: max(1.0, math.log2(rank))), "enumerate counts from 0"),
+        (_ndcg_wrong(discount=lambda rank: math.log2(rank + 2)), "enumerate counts from 0"),
+        (_ndcg_wrong(gain=lambda grade: float(grade > 0)), "its grade"),
+        (_ndcg_wrong(gain=lambda grade: 2.0**grade - 1), "exponential gain"),
+        (_ndcg_wrong(normalise=False), "this is DCG, not nDCG"),
+        (_ndcg_wrong(cut=False), "only the top k count"),
+        (_ndcg_wrong(cut_ideal=False), "cut the ideal ranking at k"),
+        (_ndcg_zero_based, "ranks count from 1"),
+        (_ndcg_zero_based_numpy, "ranks count from 1"),
+        (_ndcg_indexing_past_the_ranking, "fewer than k"),
+        (lambda ranked, grades, k: 0.5, "Work this case by hand"),
+        (lambda ranked, grades, k: [_ndcg(ranked, grades, k)] * 2, "single number"),
+    ],
+)
+def test_ndcg_wrong_answers_get_hints(ndcg_at_k: Callable, fragment: str) -> None:
+    rejected("01.4", ndcg_at_k, fragment, forbidden=WORKSHOP_VALUES)
+
+
+# --- 01.5 the cost of a bi-encoder --------------------------------------------------------------
+
+RIGHT_COUNT_SPELLINGS = ("30000", "30,000", "30 000", "30_000", "30.000")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [30000, 30_000, 30000.0, np.int64(30000), torch.tensor(30000), "30000", "30,000", " 30 000 "],
+)
+def test_bi_encoder_cost_right_answers_pass(
+    answer: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted("01.5", answer, capsys)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (449985000, "counts pairs"),
+        (899970000, "counts pairs"),
+        (900000000, "counts pairs"),
+        ("900,000,000", "counts pairs"),
+        (9e8, "counts pairs"),
+        (60000, "count the model runs"),
+        (1, "count the model runs"),
+        (30000.5, "count the model runs"),
+        ("thirty thousand", "with a number"),
+        (True, "numbers"),
+        ([30000, 1], "single number"),
+    ],
+)
+def test_bi_encoder_cost_wrong_answers_get_hints(answer: Any, fragment: str) -> None:
+    rejected("01.5", answer, fragment, forbidden=RIGHT_COUNT_SPELLINGS)
+
+
+# --- 01.6 symmetric or asymmetric ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answer", ["a", "A", " a ", "a)", "(a)", "a."])
+def test_asymmetric_right_answers_pass(answer: str, capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("01.6", answer, capsys)
+
+
+@pytest.mark.parametrize("answer", ["b", "c", "B)", " c "])
+def test_asymmetric_wrong_choices_get_a_hint(answer: str) -> None:
+    rejected("01.6", answer, "same kind of text", forbidden=("'a'", "a)", "(a", "answer is"))
+
+
+@pytest.mark.parametrize("answer", ["d", "", "ab", 1, ["a"]])
+def test_asymmetric_answers_that_are_no_choice_list_the_choices(answer: Any) -> None:
+    rejected("01.6", answer, "one of the letters a, b, c")
