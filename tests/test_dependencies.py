@@ -8,11 +8,11 @@ These tests fail as soon as one of the three is edited without the others.
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -46,14 +46,18 @@ def constraints() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def conda_pins() -> dict[str, str]:
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
-    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    pip_section = next(
+        item["pip"] for item in environment["dependencies"] if isinstance(item, dict)
+    )
     return _pins(pip_section)
 
 
 def test_every_direct_dependency_is_pinned_within_its_range(constraints: dict[str, str]) -> None:
     for requirement in _direct_requirements():
         name = canonicalize_name(requirement.name)
-        assert name in constraints, f"{requirement.name} is in pyproject.toml but not constraints.txt"
+        assert name in constraints, (
+            f"{requirement.name} is in pyproject.toml but not constraints.txt"
+        )
         version = Version(constraints[name])
         assert requirement.specifier.contains(version, prereleases=True), (
             f"constraints.txt pins {requirement.name}=={version}, outside pyproject's "
@@ -65,7 +69,9 @@ def test_environment_yml_pins_the_same_versions(
     constraints: dict[str, str], conda_pins: dict[str, str]
 ) -> None:
     direct = {canonicalize_name(r.name) for r in _direct_requirements()}
-    assert direct <= set(conda_pins), f"missing from environment.yml: {sorted(direct - set(conda_pins))}"
+    assert direct <= set(conda_pins), (
+        f"missing from environment.yml: {sorted(direct - set(conda_pins))}"
+    )
     for name, version in conda_pins.items():
         assert constraints.get(name) == version, (
             f"environment.yml pins {name}=={version}, constraints.txt {constraints.get(name)}"

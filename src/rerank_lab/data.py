@@ -34,7 +34,9 @@ class JudgedSet:
 
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: it ships with the course; restore it with git.")
+        raise FileNotFoundError(
+            f"{path} is missing: it ships with the course; restore it with git."
+        )
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
@@ -55,7 +57,9 @@ def load_mini() -> JudgedSet:
     passages = pd.DataFrame(_read_jsonl(folder / "passages.jsonl"))
     query_rows = _read_jsonl(folder / "queries.jsonl")
     queries = pd.DataFrame([{"id": row["id"], "text": row["text"]} for row in query_rows])
-    qrels = {row["id"]: {doc: int(grade) for doc, grade in row["relevant"].items()} for row in query_rows}
+    qrels = {
+        row["id"]: {doc: int(grade) for doc, grade in row["relevant"].items()} for row in query_rows
+    }
     known = set(passages["id"])
     unknown = sorted({doc for judged in qrels.values() for doc in judged} - known)
     if unknown:

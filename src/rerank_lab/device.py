@@ -65,7 +65,8 @@ def describe_device(device: str) -> str:
         index = torch.device(device).index or 0
         props = torch.cuda.get_device_properties(index)
         memory_gib = props.total_memory / 2**30
-        return f"{device} ({props.name}, {memory_gib:.0f} GiB, fp16 {'on' if use_fp16(device) else 'off'})"
+        half = "on" if use_fp16(device) else "off"
+        return f"{device} ({props.name}, {memory_gib:.0f} GiB, fp16 {half})"
     if device == "mps":
         return "mps (Apple GPU)"
     return f"cpu ({torch.get_num_threads()} torch threads)"

@@ -92,7 +92,10 @@ class EmbeddingCache:
                 name
                 for name, ok in (
                     ("format", meta.get("format") == CACHE_FORMAT),
-                    ("shape", list(array.shape) == meta["shape"] and array.shape[0] == expected_rows),
+                    (
+                        "shape",
+                        list(array.shape) == meta["shape"] and array.shape[0] == expected_rows,
+                    ),
                     ("dtype", str(array.dtype) == meta["dtype"]),
                     ("checksum", _array_checksum(array) == meta["checksum"]),
                 )

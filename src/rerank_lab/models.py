@@ -58,6 +58,8 @@ class ModelChoice:
     name: str
     source: str
     note: str
+    load_from: str
+    """What to hand to ``SentenceTransformer``/``from_pretrained``: a Hub id or a local folder."""
 
     def __str__(self) -> str:
         return f"{self.role}: {self.name} [{self.world}; {self.source}]"
@@ -159,7 +161,9 @@ def resolve(role_or_id: str, kind: Kind | None = None) -> ModelChoice:
     kind = kind or (role.kind if role else "bi-encoder")
     if role is not None:
         if current.online:
-            return ModelChoice(role.name, role.kind, "online", role.online, "Hugging Face Hub", "")
+            return ModelChoice(
+                role.name, role.kind, "online", role.online, "Hugging Face Hub", "", role.online
+            )
         path = role.offline.locate()
         if not path.is_dir():
             raise ModelUnavailableOffline(
@@ -167,18 +171,26 @@ def resolve(role_or_id: str, kind: Kind | None = None) -> ModelChoice:
                 f"{path}: {role.offline.how_to_get}."
             )
         return ModelChoice(
-            role.name, role.kind, "offline", role.offline.label, str(path), role.why_offline_differs
+            role.name,
+            role.kind,
+            "offline",
+            role.offline.label,
+            str(path),
+            role.why_offline_differs,
+            str(path),
         )
     if Path(role_or_id).expanduser().is_dir():
         path = Path(role_or_id).expanduser()
-        return ModelChoice(path.name, kind, current.name, path.name, str(path), "")
+        return ModelChoice(path.name, kind, current.name, path.name, str(path), "", str(path))
     if "/" not in role_or_id:
         raise KeyError(
             f"Unknown model role {role_or_id!r}. Roles: {sorted(ROLES)}; or pass a Hub id "
             "('org/name') or a local model folder."
         )
     if current.online:
-        return ModelChoice(role_or_id, kind, "online", role_or_id, "Hugging Face Hub", "")
+        return ModelChoice(
+            role_or_id, kind, "online", role_or_id, "Hugging Face Hub", "", role_or_id
+        )
     known = _role_for_hub_id(role_or_id)
     alternative = (
         f"use the role {known.name!r}, which offline loads {known.offline.label}"
@@ -189,10 +201,6 @@ def resolve(role_or_id: str, kind: Kind | None = None) -> ModelChoice:
         f"{role_or_id!r} lives on the Hugging Face Hub, and this process is {current}. "
         f"Offline, {alternative}."
     )
-
-
-def _source_of(choice: ModelChoice) -> str:
-    return choice.name if choice.world == "online" else choice.source
 
 
 def _report(choice: ModelChoice, device: str) -> None:
@@ -210,7 +218,7 @@ def load_bi_encoder(
 
     choice = resolve(role_or_id, kind="bi-encoder")
     device = pick_device(device)
-    model = SentenceTransformer(_source_of(choice), device=device)
+    model = SentenceTransformer(choice.load_from, device=device)
     if use_fp16(device):
         model.half()
     if not quiet:
@@ -235,7 +243,7 @@ def load_cross_encoder(
 
     choice = resolve(role_or_id, kind="cross-encoder")
     device = pick_device(device)
-    model = CrossEncoder(_source_of(choice), device=device, max_length=max_length)
+    model = CrossEncoder(choice.load_from, device=device, max_length=max_length)
     if use_fp16(device):
         model.model.half()
     if not quiet:

@@ -8,7 +8,7 @@ Every function returns hits in one shape, the shape of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
@@ -39,12 +39,31 @@ def _as_matrix(embeddings: object, name: str) -> np.ndarray:
     if hasattr(embeddings, "detach"):  # a torch tensor
         embeddings = embeddings.detach().float().cpu().numpy()  # type: ignore[attr-defined]
     if not isinstance(embeddings, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(embeddings).__name__}.")
+        raise TypeError(
+            f"{name} must be a numpy array or torch tensor, got {type(embeddings).__name__}."
+        )
     if embeddings.ndim == 1:
         embeddings = embeddings[None, :]
     if embeddings.ndim != 2 or embeddings.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty 2-D array, got shape {embeddings.shape}.")
-    return embeddings.astype(np.float32, copy=False)
+    embeddings = embeddings.astype(np.float32, copy=False)
+    if not np.isfinite(embeddings).all():
+        raise ValueError(
+            f"{name} contain NaN or infinite values: re-encode the texts (in fp32, e.g. with "
+            "RERANK_LAB_FP16=0, if they came from a half-precision GPU run)."
+        )
+    return embeddings
+
+
+def _check_texts(texts: Sequence[str], what: str) -> list[str]:
+    texts = list(texts)
+    bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+    if bad is not None:
+        raise TypeError(
+            f"{what} {bad} is a {type(texts[bad]).__name__}, not a str: pass a list of texts, "
+            "e.g. df['text'].tolist()."
+        )
+    return texts
 
 
 def semantic_search(
@@ -70,8 +89,14 @@ def semantic_search(
 
 
 def _top_k(scores: np.ndarray, k: int) -> list[Hit]:
-    candidates = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = candidates[np.lexsort((candidates, -scores[candidates]))]
+    if k < len(scores):
+        # Every document scoring at least the k-th best: ties at the cut all compete, so the
+        # lower ids win them (argpartition alone would keep an arbitrary one of the tied).
+        kth_best = np.partition(-scores, k - 1)[k - 1]
+        candidates = np.flatnonzero(-scores <= kth_best)
+    else:
+        candidates = np.arange(len(scores))
+    order = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
     return [{"corpus_id": int(i), "score": float(scores[i])} for i in order]
 
 
@@ -90,22 +115,35 @@ class BM25Index:
 
         if isinstance(corpus, str) or not len(corpus):
             raise ValueError("BM25Index needs a non-empty list of documents.")
+        corpus = _check_texts(corpus, "Document")
         self._tokenizer = Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
-        tokens = self._tokenizer.tokenize(list(corpus), update_vocab=True, show_progress=False)
+        tokens = self._tokenizer.tokenize(corpus, update_vocab=True, show_progress=False)
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         self._bm25.index(tokens, show_progress=False)
         self.size = len(corpus)
 
     def search(self, queries: str | Sequence[str], k: int = 10) -> list[list[Hit]]:
-        """Top-k documents by BM25 score for each query (a single string counts as one query)."""
+        """Top-k documents by BM25 score for each query (a single string counts as one query).
+
+        Only documents sharing at least one query term are returned, so a list can be shorter
+        than k: documents scoring 0 are not ranked by BM25 at all, and padding the list with them
+        in an arbitrary order would hand out credit by chance.
+        """
         if isinstance(queries, str):
             queries = [queries]
+        queries = _check_texts(queries, "Query")
+        if not queries:
+            raise ValueError("search() got no queries; pass a query string or a list of them.")
         _check_k(k, self.size)
-        tokens = self._tokenizer.tokenize(list(queries), update_vocab=False, show_progress=False)
+        tokens = self._tokenizer.tokenize(queries, update_vocab=False, show_progress=False)
         ids, scores = self._bm25.retrieve(tokens, k=k, show_progress=False)
         return [
-            [{"corpus_id": int(i), "score": float(s)} for i, s in zip(row_ids, row_scores)]
-            for row_ids, row_scores in zip(ids, scores)
+            [
+                {"corpus_id": int(i), "score": float(s)}
+                for i, s in zip(row_ids, row_scores, strict=True)
+                if s > 0
+            ]
+            for row_ids, row_scores in zip(ids, scores, strict=True)
         ]
 
 
@@ -117,6 +155,13 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], *, k: int = 60) ->
     """
     if not rankings:
         raise ValueError("reciprocal_rank_fusion needs at least one ranking.")
+    if isinstance(rankings[0], dict):
+        raise TypeError(
+            "reciprocal_rank_fusion takes a list of rankings of one query, e.g. "
+            "[dense_hits[0], bm25_hits[0]], not a single ranking."
+        )
+    if k < 0:
+        raise ValueError(f"The RRF constant k must be 0 or more (60 is usual), got {k}.")
     fused: dict[int, float] = {}
     for ranking in rankings:
         for rank, hit in enumerate(ranking, start=1):
@@ -143,6 +188,10 @@ def rerank(
     """
     if not isinstance(query, str):
         raise TypeError(f"query must be a str, got {type(query).__name__}.")
+    if isinstance(corpus, str):
+        raise TypeError("corpus must be the list of texts the hits point into, not a single str.")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None (keep all), got {top_k!r}.")
     if not hits:
         return []
     bad = [h["corpus_id"] for h in hits if not 0 <= h["corpus_id"] < len(corpus)]
@@ -158,3 +207,24 @@ def rerank(
         {"corpus_id": hits[i]["corpus_id"], "score": float(scores[i])} for i in order
     ]
     return reranked[:top_k] if top_k is not None else reranked
+
+
+def hits_to_run(
+    query_ids: Sequence[Hashable],
+    hits_per_query: Sequence[Sequence[Hit]],
+    doc_ids: Sequence[Hashable],
+) -> dict[Hashable, list[Hashable]]:
+    """Turn search results (positions in the corpus) into a run for ``metrics.evaluate``.
+
+    Search works on row positions; judgements name documents by id. This is the one place the
+    two meet, so a notebook cannot evaluate a run against the wrong ids by accident.
+    """
+    if len(query_ids) != len(hits_per_query):
+        raise ValueError(
+            f"{len(query_ids)} query ids but {len(hits_per_query)} result lists: pass one list of "
+            "hits per query, in the same order."
+        )
+    return {
+        query_id: [doc_ids[hit["corpus_id"]] for hit in hits]
+        for query_id, hits in zip(query_ids, hits_per_query, strict=True)
+    }

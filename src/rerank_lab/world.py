@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Literal
@@ -74,6 +75,9 @@ def hub_answers(deadline_s: float = PROBE_DEADLINE_S) -> bool:
             with urllib.request.urlopen(request, timeout=deadline_s) as response:
                 if response.status < 500:
                     answered.set()
+        except urllib.error.HTTPError as error:  # urllib raises on 4xx: the Hub still answered
+            if error.code < 500:
+                answered.set()
         except Exception:  # noqa: BLE001 - any failure simply means "not online"
             pass
 

