@@ -156,18 +156,6 @@ def test_atomic_writes_leave_no_temporary_files(tiny_bi_encoder: Any, temp_cache
     assert not [name for name in names if name.startswith(".")]
 
 
-def test_failed_atomic_write_cleans_up(tmp_path: Path) -> None:
-    """A write that fails midway leaves neither the target nor a temp file behind."""
-
-    def broken(handle: Any) -> None:
-        handle.write(b"half an array")
-        raise RuntimeError("disk full")
-
-    with pytest.raises(RuntimeError, match="disk full"):
-        enc._atomic_write(tmp_path / "entry.npy", broken)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_cache_false_never_touches_the_cache(
     tiny_bi_encoder: Any, monkeypatch: pytest.MonkeyPatch, temp_cache: Path
 ) -> None:

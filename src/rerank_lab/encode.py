@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rerank_lab.device import with_oom_backoff
+from rerank_lab.files import write_atomically
 from rerank_lab.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -123,8 +122,9 @@ class EmbeddingCache:
             "checksum": _array_checksum(array),
             **description,
         }
-        _atomic_write(array_path, lambda handle: np.save(handle, array, allow_pickle=False))
-        _atomic_write(meta_path, lambda handle: handle.write(json.dumps(meta, indent=1).encode()))
+        write_atomically(array_path, lambda handle: np.save(handle, array, allow_pickle=False))
+        meta_bytes = json.dumps(meta, indent=1).encode()
+        write_atomically(meta_path, lambda handle: handle.write(meta_bytes))
 
     def remove(self, key: str) -> None:
         for path in self._paths(key):
@@ -138,19 +138,6 @@ class EmbeddingCache:
                 path.unlink()
                 removed += 1
         return removed
-
-
-def _atomic_write(path: Path, write: Any) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

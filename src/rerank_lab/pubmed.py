@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from rerank_lab.files import write_atomically
 from rerank_lab.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -425,20 +426,6 @@ def parse_wheel(
 # --------------------------------------------------------------------------------------------
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # temporary files are private; the cache is not
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def _checksum(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -499,9 +486,9 @@ def _write_cache(root: Path, records: list[dict[str, Any]], counts: dict[str, in
         for record in records
     )
     data = lines.encode("utf-8")
-    _atomic_write_bytes(data_path, data)
+    write_atomically(data_path, lambda handle: handle.write(data))
     meta = {**_expected_meta(), "rows": len(records), "checksum": _checksum(data), "counts": counts}
-    _atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+    write_atomically(meta_path, lambda handle: handle.write(json.dumps(meta, indent=1).encode()))
     return meta
 
 

@@ -1,0 +1,39 @@
+"""write_atomically: a cache file is either wholly written or not there at all."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from rerank_lab.files import write_atomically
+
+
+def test_writes_the_content_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "sub" / "entry.bin"
+    write_atomically(target, lambda handle: handle.write(b"all of it"))
+    assert target.read_bytes() == b"all of it"
+    assert [p.name for p in target.parent.iterdir()] == ["entry.bin"]
+
+
+def test_file_is_readable_by_others(tmp_path: Path) -> None:
+    """Temporary files start private; a cache a teacher copies to classroom machines must not."""
+    target = tmp_path / "entry.bin"
+    write_atomically(target, lambda handle: handle.write(b"x"))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "entry.bin"
+    target.write_bytes(b"old")
+
+    def broken(handle: IO[bytes]) -> None:
+        handle.write(b"half an array")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(target, broken)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]
