@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab.metrics import METRICS, compute_metrics, evaluate, summarize
+from rerank_lab.metrics import METRICS, compute_metrics, evaluate, paired_bootstrap, summarize
 
 PASSAGES = [f"p{i}" for i in range(100)]
 RELEVANT = {"p7", "p42"}  # the workshop query: 100 passages, 2 relevant
@@ -283,3 +283,28 @@ def test_summarize_rejects_what_is_not_a_table() -> None:
         summarize({"ndcg@10": [1.0]})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="empty"):
         summarize(pd.DataFrame())
+
+
+# --- paired_bootstrap -------------------------------------------------------------------------
+
+
+def test_paired_bootstrap_mean_and_interval() -> None:
+    baseline = pd.Series([0.5, 0.2, 0.9, 0.1], index=list("abcd"))
+    system = pd.Series([0.6, 0.4, 0.9, 0.3], index=list("abcd"))
+    result = paired_bootstrap(baseline, system, samples=4000, seed=1)
+    assert result["mean"] == pytest.approx(0.125)
+    # Every resampled mean lies between the smallest and largest difference (0 and 0.2).
+    assert 0.0 <= result["ci_low"] <= 0.125 <= result["ci_high"] <= 0.2
+
+
+def test_paired_bootstrap_pairs_by_query_id_not_position() -> None:
+    baseline = pd.Series([0.1, 0.9], index=["a", "b"])
+    system = pd.Series([0.9, 0.1], index=["b", "a"])  # identical scores, other order
+    assert paired_bootstrap(baseline, system) == {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0}
+
+
+def test_paired_bootstrap_rejects_mismatched_queries() -> None:
+    with pytest.raises(ValueError, match="same queries"):
+        paired_bootstrap(pd.Series([1.0], index=["a"]), pd.Series([1.0], index=["b"]))
+    with pytest.raises(TypeError, match="Series"):
+        paired_bootstrap([1.0], [1.0])  # type: ignore[arg-type]

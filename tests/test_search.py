@@ -13,6 +13,7 @@ from sentence_transformers import util
 from rerank_lab.search import (
     BM25Index,
     Hit,
+    best_chunk_per_document,
     hits_to_run,
     reciprocal_rank_fusion,
     rerank,
@@ -429,3 +430,20 @@ def test_hits_to_run_needs_one_result_list_per_query() -> None:
     """Mismatched lengths are an error that says how to pair them."""
     with pytest.raises(ValueError, match="2 query ids but 1 result lists: pass one list of hits"):
         hits_to_run(["q1", "q2"], [_ranking(0)], ["p0"])
+
+
+def test_hits_to_run_counts_a_document_once_at_its_best_chunk() -> None:
+    doc_ids = ["d1", "d1", "d2", "d3"]  # chunks 0 and 1 belong to d1
+    hits = [[{"corpus_id": 1, "score": 0.9}, {"corpus_id": 2, "score": 0.8}, _hit(0, 0.7)]]
+    assert hits_to_run(["q"], hits, doc_ids) == {"q": ["d1", "d2"]}
+
+
+def test_best_chunk_per_document_keeps_rank_order() -> None:
+    doc_ids = ["d1", "d1", "d2", "d3"]
+    hits = [_hit(1, 0.9), _hit(0, 0.8), _hit(3, 0.7), _hit(2, 0.6)]
+    kept = best_chunk_per_document(hits, doc_ids)
+    assert [h["corpus_id"] for h in kept] == [1, 3, 2]
+
+
+def _hit(corpus_id: int, score: float) -> dict:
+    return {"corpus_id": corpus_id, "score": score}

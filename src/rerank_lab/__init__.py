@@ -20,6 +20,7 @@ _SUBMODULES = (
     "models",
     "data",
     "pubmed",
+    "collection",
     "encode",
     "search",
     "metrics",

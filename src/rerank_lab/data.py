@@ -18,12 +18,22 @@ from rerank_lab.settings import data_dir
 
 @dataclass(frozen=True)
 class JudgedSet:
-    """A corpus with judged queries: what a retrieval experiment needs, in one object."""
+    """A corpus with judged queries: what a retrieval experiment needs, in one object.
+
+    ``passages`` has ``id`` and ``text`` columns, and a ``doc`` column when the passages are
+    chunks of judged documents; ``qrels`` maps query ids to ``{judged id: grade}``.
+    """
 
     name: str
     passages: pd.DataFrame
     queries: pd.DataFrame
     qrels: dict[str, dict[str, int]]
+
+    @property
+    def doc_ids(self) -> list:
+        """The judged id of each passage: its ``doc`` when passages are chunks, else its ``id``."""
+        column = "doc" if "doc" in self.passages.columns else "id"
+        return self.passages[column].tolist()
 
     def __repr__(self) -> str:
         return (

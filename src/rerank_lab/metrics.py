@@ -28,7 +28,7 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "compute_metrics", "evaluate", "summarize"]
+__all__ = ["METRICS", "compute_metrics", "evaluate", "paired_bootstrap", "summarize"]
 
 METRICS = ("accuracy", "precision", "recall", "ndcg", "mrr")
 """The metric names, in the column order of ``evaluate``'s table."""
@@ -74,6 +74,32 @@ def summarize(per_query: pd.DataFrame) -> pd.Series:
     if per_query.empty:
         raise ValueError("summarize got an empty table: there is nothing to average.")
     return per_query.mean()
+
+
+def paired_bootstrap(
+    baseline: pd.Series, system: pd.Series, *, samples: int = 2000, seed: int = 0
+) -> dict[str, float]:
+    """Mean difference ``system - baseline`` over queries, with a 95% paired-bootstrap interval.
+
+    Both series hold one score per query (e.g. a column of ``evaluate``'s table). Queries are
+    resampled with replacement, *pairs* kept together, so the interval reflects how much the
+    improvement depends on which queries happened to be judged. If ``ci_low`` > 0 the gain is
+    unlikely to be luck of the query sample.
+    """
+    if not isinstance(baseline, pd.Series) or not isinstance(system, pd.Series):
+        raise TypeError("paired_bootstrap takes two pandas Series of per-query scores.")
+    if set(baseline.index) != set(system.index):
+        raise ValueError("paired_bootstrap needs scores for the same queries in both series.")
+    if baseline.empty:
+        raise ValueError("paired_bootstrap got no queries.")
+    if samples < 1:
+        raise ValueError(f"samples must be at least 1, got {samples}.")
+    differences = (system - baseline.loc[system.index]).to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, differences.size, size=(samples, differences.size))
+    means = differences[draws].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean": float(differences.mean()), "ci_low": float(low), "ci_high": float(high)}
 
 
 def compute_metrics(

@@ -209,6 +209,22 @@ def rerank(
     return reranked[:top_k] if top_k is not None else reranked
 
 
+def best_chunk_per_document(hits: Sequence[Hit], doc_ids: Sequence[Hashable]) -> list[Hit]:
+    """Keep each document's best-ranked chunk only, in rank order.
+
+    A re-ranker given "the top 25" should see 25 *documents*, not three chunks of one paper:
+    each document is represented by the chunk the first stage ranked highest.
+    """
+    seen: set[Hashable] = set()
+    kept: list[Hit] = []
+    for hit in hits:
+        doc = doc_ids[hit["corpus_id"]]
+        if doc not in seen:
+            seen.add(doc)
+            kept.append(hit)
+    return kept
+
+
 def hits_to_run(
     query_ids: Sequence[Hashable],
     hits_per_query: Sequence[Sequence[Hit]],
@@ -217,7 +233,9 @@ def hits_to_run(
     """Turn search results (positions in the corpus) into a run for ``metrics.evaluate``.
 
     Search works on row positions; judgements name documents by id. This is the one place the
-    two meet, so a notebook cannot evaluate a run against the wrong ids by accident.
+    two meet, so a notebook cannot evaluate a run against the wrong ids by accident. When the
+    corpus holds several chunks of one document (``doc_ids`` repeats), the document is ranked
+    once, at the rank of its best chunk, as a reader would see it.
     """
     if len(query_ids) != len(hits_per_query):
         raise ValueError(
@@ -225,6 +243,6 @@ def hits_to_run(
             "hits per query, in the same order."
         )
     return {
-        query_id: [doc_ids[hit["corpus_id"]] for hit in hits]
+        query_id: list(dict.fromkeys(doc_ids[hit["corpus_id"]] for hit in hits))
         for query_id, hits in zip(query_ids, hits_per_query, strict=True)
     }
