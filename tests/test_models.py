@@ -46,6 +46,7 @@ def course_reranker(course_data: Path, tiny_cross_encoder_dir: Path) -> Path:
     """The course's reranker folder, filled with the tiny random cross-encoder."""
     target = course_data / "models" / "rerank-lab-reranker"
     shutil.copytree(tiny_cross_encoder_dir, target)
+    (target / "training.json").write_text('{"scale": "test"}')  # the card a course model has
     return target
 
 
@@ -78,7 +79,8 @@ def test_reranker_roles_without_the_course_model_say_how_to_get_it(
     """Offline, a reranker role needs the course's trained reranker; missing, the error says so."""
     with pytest.raises(
         models.ModelUnavailableOffline,
-        match=rf"role '{role}' \(rerank-lab-reranker .*\) is not at .*the course trains its own",
+        match=rf"role '{role}' \(rerank-lab-reranker .*\) cannot be loaded .*does not exist.*"
+        r"make reranker",
     ):
         models.resolve(role)
 
@@ -257,3 +259,11 @@ def test_load_bi_encoder_rejects_a_bad_device() -> None:
     """The device is checked before anything is loaded."""
     with pytest.raises(ValueError, match="Unknown device 'gpu'"):
         models.load_bi_encoder("bi-encoder", device="gpu")
+
+
+@pytest.mark.usefixtures("offline")
+def test_a_half_written_course_reranker_names_the_make_target(course_reranker: Path) -> None:
+    """A model folder without its weights (an interrupted save, a bad checkout) is refused."""
+    (course_reranker / "model.safetensors").write_bytes(b"\x00\x01")
+    with pytest.raises(models.ModelUnavailableOffline, match="corrupt.*make reranker"):
+        models.resolve("cross-encoder")

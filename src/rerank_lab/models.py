@@ -35,6 +35,8 @@ class OfflineModel:
     label: str
     locate: Callable[[], Path]
     how_to_get: str
+    problem: Callable[[Path], str | None] = lambda path: None if path.is_dir() else "missing"
+    """Why the folder cannot be loaded (None when it can): catches half-written models."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,12 @@ def _course_reranker() -> Path:
     return data_dir() / "models" / "rerank-lab-reranker"
 
 
+def _course_reranker_problem(path: Path) -> str | None:
+    from rerank_lab.reranker import model_problem
+
+    return model_problem(path)
+
+
 MINILM_PACKAGE = OfflineModel(
     label="all-MiniLM-L6-v2",
     locate=_packaged_minilm,
@@ -89,9 +97,11 @@ COURSE_RERANKER = OfflineModel(
     label="rerank-lab-reranker (the course's own cross-encoder)",
     locate=_course_reranker,
     how_to_get=(
-        "no pretrained cross-encoder ships in a pip package, so the course trains its own "
-        "MiniLM cross-encoder and keeps it in data/models/rerank-lab-reranker"
+        "no pretrained cross-encoder ships in a pip package, so the course trains its own and "
+        "commits it in data/models/rerank-lab-reranker: restore it with `git checkout -- "
+        "data/models` or rebuild it with `make reranker` (hours on a CPU, resumable)"
     ),
+    problem=_course_reranker_problem,
 )
 
 ROLES: dict[str, Role] = {
@@ -165,10 +175,11 @@ def resolve(role_or_id: str, kind: Kind | None = None) -> ModelChoice:
                 role.name, role.kind, "online", role.online, "Hugging Face Hub", "", role.online
             )
         path = role.offline.locate()
-        if not path.is_dir():
+        problem = role.offline.problem(path)
+        if problem:
             raise ModelUnavailableOffline(
-                f"The offline model for role {role.name!r} ({role.offline.label}) is not at "
-                f"{path}: {role.offline.how_to_get}."
+                f"The offline model for role {role.name!r} ({role.offline.label}) cannot be "
+                f"loaded from {path} ({problem}): {role.offline.how_to_get}."
             )
         return ModelChoice(
             role.name,
