@@ -126,10 +126,11 @@ def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path
 @pytest.fixture
 def tiny_bi_encoder(tiny_bert_dir: Path) -> object:
     """A fresh tiny SentenceTransformer (mean pooling, 32 dims) per test: tests may alter it."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
-    transformer = models.Transformer(str(tiny_bert_dir), max_seq_length=64)
-    pooling = models.Pooling(TINY_BERT["hidden_size"], pooling_mode="mean")
+    transformer = Transformer(str(tiny_bert_dir), max_seq_length=64)
+    pooling = Pooling(TINY_BERT["hidden_size"], pooling_mode="mean")
     return SentenceTransformer(modules=[transformer, pooling], device="cpu")
 
 

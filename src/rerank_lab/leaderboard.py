@@ -1,0 +1,267 @@
+"""The leaderboard: every retrieval system of the course on the judged PubMed collection.
+
+``python -m rerank_lab.leaderboard --split dev|test [--scale small|full] [--json]``
+
+Systems: ``bm25``, ``bi-encoder``, ``hybrid`` (BM25 and dense fused by reciprocal rank), and
+each first stage re-ranked by the course's cross-encoder (``bi-encoder + cross-encoder``,
+``hybrid + cross-encoder``). The corpus is chunked, the judgements are per abstract, so every
+system ranks chunks and each abstract counts once, at the rank of its best chunk. A re-ranker
+re-orders the first stage's top 25 *abstracts* (each represented by its best chunk) and leaves
+the rest of the list as it was, so recall@25 is the first stage's: re-ranking can reorder what
+was retrieved, never retrieve what was missed.
+
+Each re-ranked system also reports ``delta_ndcg@10``: its nDCG@10 minus that of the first stage
+it re-ranks, with a paired-bootstrap 95% interval over queries. ``ms_per_query`` counts what a
+query costs once the corpus is indexed (query encoding, search, fusion, re-ranking); encoding the
+corpus is a one-off cost and cached.
+
+Notebook 04 imports :func:`run_leaderboard` rather than repeating any of this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from rerank_lab import metrics, search, world
+from rerank_lab.collection import FAMILIES, Collection, load_collection
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+__all__ = [
+    "FIRST_STAGE_DEPTH",
+    "RERANK_DEPTH",
+    "SystemRun",
+    "load_cross_encoder_for",
+    "run_leaderboard",
+    "to_records",
+]
+
+FIRST_STAGE_DEPTH = 100
+"""Chunks each first stage retrieves: enough for 25 distinct abstracts and recall@25."""
+
+RERANK_DEPTH = 25
+"""Abstracts a cross-encoder re-orders, as in the course sources (top_k 25)."""
+
+KS = (1, 3, 5, 10, 25)
+
+
+@dataclass(frozen=True)
+class SystemRun:
+    """One system on one split: per-query metrics, cost, and what it re-ranks (if anything)."""
+
+    name: str
+    per_query: pd.DataFrame
+    seconds: float
+    reranks: str | None = None
+
+
+def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - started
+
+
+def _first_stages(
+    collection: Collection,
+    queries: Sequence[str],
+    bi_encoder: SentenceTransformer,
+    corpus_embeddings: Any,
+    bm25: search.BM25Index,
+) -> dict[str, tuple[list[list[search.Hit]], float]]:
+    from rerank_lab.encode import encode
+
+    depth = min(FIRST_STAGE_DEPTH, len(collection.chunks))
+
+    def dense() -> list[list[search.Hit]]:
+        query_embeddings = encode(bi_encoder, list(queries), cache=False, show_progress=False)
+        return search.semantic_search(query_embeddings, corpus_embeddings, k=depth)
+
+    dense_hits, dense_s = _timed(dense)
+    bm25_hits, bm25_s = _timed(lambda: bm25.search(list(queries), k=depth))
+    fused, fuse_s = _timed(
+        lambda: [
+            search.reciprocal_rank_fusion([lexical, semantic])[:depth]
+            for lexical, semantic in zip(bm25_hits, dense_hits, strict=True)
+        ]
+    )
+    return {
+        "bm25": (bm25_hits, bm25_s),
+        "bi-encoder": (dense_hits, dense_s),
+        "hybrid": (fused, dense_s + bm25_s + fuse_s),
+    }
+
+
+def _rerank_all(
+    cross_encoder: CrossEncoder,
+    queries: Sequence[str],
+    hits_per_query: Sequence[Sequence[search.Hit]],
+    texts: Sequence[str],
+    doc_ids: Sequence[str],
+) -> list[list[search.Hit]]:
+    reranked = []
+    for query, hits in zip(queries, hits_per_query, strict=True):
+        documents = search.best_chunk_per_document(hits, doc_ids)
+        top = search.rerank(cross_encoder, query, documents[:RERANK_DEPTH], texts)
+        reranked.append(top + documents[RERANK_DEPTH:])
+    return reranked
+
+
+def run_leaderboard(
+    collection: Collection,
+    split: str,
+    bi_encoder: SentenceTransformer,
+    cross_encoder: CrossEncoder | None,
+    *,
+    rerank: Sequence[str] = ("bi-encoder", "hybrid"),
+    show_progress: bool = True,
+) -> list[SystemRun]:
+    """Run every system on ``split`` of ``collection`` and score each query.
+
+    ``rerank`` names the first stages the cross-encoder re-ranks; ``cross_encoder=None`` runs
+    the first stages only (e.g. before a reranker exists).
+    """
+    from rerank_lab.encode import encode
+
+    judged = collection.judged(split)  # type: ignore[arg-type]
+    texts = judged.passages["text"].tolist()
+    doc_ids = judged.doc_ids
+    query_ids = judged.queries["id"].tolist()
+    query_texts = judged.queries["text"].tolist()
+    corpus_embeddings = encode(bi_encoder, texts, show_progress=show_progress)
+    bm25 = search.BM25Index(texts)
+
+    def score(hits: list[list[search.Hit]]) -> pd.DataFrame:
+        run = search.hits_to_run(query_ids, hits, doc_ids)
+        return metrics.evaluate(run, judged.qrels, ks=KS)
+
+    runs = []
+    stages = _first_stages(collection, query_texts, bi_encoder, corpus_embeddings, bm25)
+    for name, (hits, seconds) in stages.items():
+        runs.append(SystemRun(name, score(hits), seconds))
+    if cross_encoder is not None:
+        for first in rerank:
+            hits, first_seconds = stages[first]
+            reranked, seconds = _timed(
+                lambda hits=hits: _rerank_all(cross_encoder, query_texts, hits, texts, doc_ids)
+            )
+            runs.append(
+                SystemRun(
+                    f"{first} + cross-encoder", score(reranked), first_seconds + seconds, first
+                )
+            )
+    return runs
+
+
+def to_records(
+    runs: Sequence[SystemRun], collection: Collection, split: str
+) -> list[dict[str, Any]]:
+    """One record per system and family (and ``all``: the mean over the family means)."""
+    queries = collection.select(split)  # type: ignore[arg-type]
+    family_of = dict(zip(queries["id"], queries["family"], strict=True))
+    by_name = {run.name: run for run in runs}
+    records = []
+    for run in runs:
+        table = run.per_query
+        families = [f for f in FAMILIES if any(family_of[q] == f for q in table.index)]
+        for family in [*families, "all"]:
+            rows = (
+                table if family == "all" else table[[family_of[q] == family for q in table.index]]
+            )
+            if family == "all":  # macro average: each family weighs the same
+                means = pd.DataFrame(
+                    [table[[family_of[q] == f for q in table.index]].mean() for f in families]
+                ).mean()
+            else:
+                means = rows.mean()
+            record: dict[str, Any] = {
+                "system": run.name,
+                "family": family,
+                "ndcg@10": round(float(means["ndcg@10"]), 4),
+                "mrr@10": round(float(means["mrr@10"]), 4),
+                "recall@25": round(float(means["recall@25"]), 4),
+                "queries": len(rows),
+                "ms_per_query": round(1000 * run.seconds / len(table), 1),
+                "world": world.current().name,
+            }
+            if run.reranks is not None:
+                base = by_name[run.reranks].per_query.loc[rows.index, "ndcg@10"]
+                delta = metrics.paired_bootstrap(base, rows["ndcg@10"])
+                record["delta_ndcg@10"] = {key: round(value, 4) for key, value in delta.items()}
+            records.append(record)
+    return records
+
+
+def _table(records: list[dict[str, Any]]) -> str:
+    frame = pd.DataFrame(records)
+    frame["delta"] = [
+        ""
+        if not isinstance(d, dict)
+        else f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
+        for d in frame.get("delta_ndcg@10", [None] * len(frame))
+    ]
+    columns = ["system", "family", "queries", "ndcg@10", "mrr@10", "recall@25", "delta"]
+    frame = frame[columns + ["ms_per_query"]]
+    return frame.to_string(index=False)
+
+
+def load_cross_encoder_for(scale: str) -> CrossEncoder:
+    """The cross-encoder the leaderboard re-ranks with, in this world and at this scale.
+
+    Online: the role's Hub model (ms-marco-MiniLM-L6-v2). Offline: the committed release
+    reranker; at the small scale, when the release model is absent, the small sibling (trained
+    into the cache on first use).
+    """
+    from rerank_lab import models, reranker
+
+    if world.is_online():
+        return models.load_cross_encoder("cross-encoder")
+    try:
+        path = reranker.release_reranker_path()
+    except reranker.RerankerUnavailable:
+        if scale != "small":
+            raise
+        path = reranker.small_reranker_path()
+    return models.load_cross_encoder(str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rerank_lab.leaderboard``: print the leaderboard (or its JSON)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rerank_lab.leaderboard",
+        description="Evaluate BM25, the bi-encoder, hybrid search and the course's cross-encoder "
+        "on the judged PubMed collection.",
+    )
+    parser.add_argument("--split", choices=("dev", "test"), required=True)
+    parser.add_argument("--scale", choices=("small", "full"), default=None)
+    parser.add_argument("--json", action="store_true", help="print one JSON list of records")
+    args = parser.parse_args(argv)
+
+    from rerank_lab import models
+
+    collection = load_collection(args.scale)
+    bi_encoder = models.load_bi_encoder("bi-encoder")
+    cross_encoder = load_cross_encoder_for(collection.scale)
+    runs = run_leaderboard(
+        collection, args.split, bi_encoder, cross_encoder, show_progress=not args.json
+    )
+    records = to_records(runs, collection, args.split)
+    if args.json:
+        json.dump(records, sys.stdout, indent=1)
+        print()
+    else:
+        print(f"{args.split} split, {collection.scale} scale, {world.current()}")
+        print(_table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""The leaderboard: every system scored per query, families reported, deltas with intervals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pandas as pd
+import pytest
+
+from rerank_lab import leaderboard
+from rerank_lab.collection import Collection
+
+TEXTS = {
+    "d1": ["Aspirin lowers the risk of a second heart attack.", "It thins the blood."],
+    "d2": ["Coffee drinkers sleep less on average.", "Caffeine blocks adenosine."],
+    "d3": ["Running improves mood in older adults."],
+    "d4": ["Salt raises blood pressure in many people.", "Cutting salt lowers it."],
+}
+
+
+def _collection() -> Collection:
+    rows = [
+        {"doc_id": f"{doc}#{n}", "id": doc, "chunk": text, "title": f"Title of {doc}"}
+        for doc, chunks in TEXTS.items()
+        for n, text in enumerate(chunks)
+    ]
+    queries = pd.DataFrame(
+        [
+            {"id": "T1-test", "family": "title", "split": "test", "text": "heart attack aspirin"},
+            {"id": "K1-test", "family": "keyword", "split": "test", "text": "salt"},
+            {"id": "Q1-test", "family": "question", "split": "test", "text": "Does coffee?"},
+            {"id": "Q2-dev", "family": "question", "split": "dev", "text": "jogging mood"},
+        ]
+    )
+    qrels = {
+        "T1-test": {"d1": 1},
+        "K1-test": {"d4": 2, "d1": 1},
+        "Q1-test": {"d2": 2},
+        "Q2-dev": {"d3": 2},
+    }
+    documents = pd.DataFrame({"pmid": list(TEXTS)})
+    return Collection("small", documents, datasets.Dataset.from_list(rows), queries, qrels)
+
+
+@pytest.fixture
+def runs(tiny_bi_encoder: Any, tiny_cross_encoder: Any, temp_cache: Path) -> list:
+    return leaderboard.run_leaderboard(
+        _collection(), "test", tiny_bi_encoder, tiny_cross_encoder, show_progress=False
+    )
+
+
+def test_every_system_scores_every_test_query(runs: list) -> None:
+    names = [run.name for run in runs]
+    assert names == [
+        "bm25",
+        "bi-encoder",
+        "hybrid",
+        "bi-encoder + cross-encoder",
+        "hybrid + cross-encoder",
+    ]
+    for run in runs:
+        assert sorted(run.per_query.index) == ["K1-test", "Q1-test", "T1-test"]
+        assert run.seconds >= 0
+    assert runs[3].reranks == "bi-encoder" and runs[4].reranks == "hybrid"
+
+
+def test_reranking_keeps_the_first_stage_recall(runs: list) -> None:
+    by_name = {run.name: run.per_query for run in runs}
+    for first in ("bi-encoder", "hybrid"):
+        pd.testing.assert_series_equal(
+            by_name[first]["recall@25"], by_name[f"{first} + cross-encoder"]["recall@25"]
+        )
+
+
+def test_records_have_the_documented_keys(runs: list) -> None:
+    records = leaderboard.to_records(runs, _collection(), "test")
+    families = {r["family"] for r in records}
+    assert families == {"title", "keyword", "question", "all"}
+    for record in records:
+        assert {"system", "family", "ndcg@10", "mrr@10", "recall@25", "queries"} <= set(record)
+        assert {"ms_per_query", "world"} <= set(record)
+        assert ("delta_ndcg@10" in record) == record["system"].endswith("+ cross-encoder")
+    everything = [r for r in records if r["family"] == "all" and r["system"] == "bm25"][0]
+    per_family = [r["ndcg@10"] for r in records if r["system"] == "bm25" and r["family"] != "all"]
+    assert everything["ndcg@10"] == pytest.approx(sum(per_family) / 3, abs=1e-3)  # macro mean
+    assert everything["queries"] == 3
+
+
+def test_bm25_finds_the_keyword_document_first(runs: list) -> None:
+    bm25 = runs[0].per_query
+    assert bm25.loc["K1-test", "mrr@10"] == 1.0
