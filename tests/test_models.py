@@ -267,3 +267,34 @@ def test_a_half_written_course_reranker_names_the_make_target(course_reranker: P
     (course_reranker / "model.safetensors").write_bytes(b"\x00\x01")
     with pytest.raises(models.ModelUnavailableOffline, match="corrupt.*make reranker"):
         models.resolve("cross-encoder")
+
+
+@pytest.mark.usefixtures("offline")
+def test_small_scale_falls_back_to_the_small_reranker(
+    course_data: Path, tiny_cross_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the release model, tests and CI (small scale) use the small sibling..."""
+    from rerank_lab import reranker
+
+    monkeypatch.setattr(reranker, "release_reranker_path", _missing_release)
+    monkeypatch.setattr(reranker, "small_reranker_path", lambda: tiny_cross_encoder_dir)
+    model = models.load_cross_encoder_for_scale("small", quiet=True)
+    assert Path(model.model.name_or_path) == tiny_cross_encoder_dir
+
+
+@pytest.mark.usefixtures("offline")
+def test_full_scale_never_falls_back_to_the_small_reranker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """...but people at the full scale get the clear error naming the make target."""
+    from rerank_lab import reranker
+
+    monkeypatch.setattr(reranker, "release_reranker_path", _missing_release)
+    with pytest.raises(reranker.RerankerUnavailable, match="make reranker"):
+        models.load_cross_encoder_for_scale("full")
+
+
+def _missing_release() -> Path:
+    from rerank_lab import reranker
+
+    raise reranker.RerankerUnavailable("missing; rebuild it with `make reranker`")

@@ -21,6 +21,8 @@ _SUBMODULES = (
     "data",
     "pubmed",
     "collection",
+    "leaderboard",
+    "reranker",
     "encode",
     "search",
     "metrics",

@@ -40,7 +40,6 @@ __all__ = [
     "FIRST_STAGE_DEPTH",
     "RERANK_DEPTH",
     "SystemRun",
-    "load_cross_encoder_for",
     "run_leaderboard",
     "to_records",
 ]
@@ -213,26 +212,6 @@ def _table(records: list[dict[str, Any]]) -> str:
     return frame.to_string(index=False)
 
 
-def load_cross_encoder_for(scale: str) -> CrossEncoder:
-    """The cross-encoder the leaderboard re-ranks with, in this world and at this scale.
-
-    Online: the role's Hub model (ms-marco-MiniLM-L6-v2). Offline: the committed release
-    reranker; at the small scale, when the release model is absent, the small sibling (trained
-    into the cache on first use).
-    """
-    from rerank_lab import models, reranker
-
-    if world.is_online():
-        return models.load_cross_encoder("cross-encoder")
-    try:
-        path = reranker.release_reranker_path()
-    except reranker.RerankerUnavailable:
-        if scale != "small":
-            raise
-        path = reranker.small_reranker_path()
-    return models.load_cross_encoder(str(path))
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m rerank_lab.leaderboard``: print the leaderboard (or its JSON)."""
     parser = argparse.ArgumentParser(
@@ -249,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
 
     collection = load_collection(args.scale)
     bi_encoder = models.load_bi_encoder("bi-encoder")
-    cross_encoder = load_cross_encoder_for(collection.scale)
+    cross_encoder = models.load_cross_encoder_for_scale(collection.scale)
     runs = run_leaderboard(
         collection, args.split, bi_encoder, cross_encoder, show_progress=not args.json
     )

@@ -260,3 +260,26 @@ def load_cross_encoder(
     if not quiet:
         _report(choice, device)
     return model
+
+
+def load_cross_encoder_for_scale(
+    scale: str | None = None, *, device: str | None = None, quiet: bool = False
+) -> CrossEncoder:
+    """The ``cross-encoder`` role as notebooks and the leaderboard use it at a given scale.
+
+    Online: the role's Hub model. Offline: the course's committed release reranker; at the
+    small scale, when the release model is absent, its small sibling, trained into the cache in
+    a few minutes on first use (so tests and CI never depend on hours of training).
+    """
+    from rerank_lab import reranker
+    from rerank_lab.settings import scale as current_scale
+
+    if world.current().online:
+        return load_cross_encoder("cross-encoder", device=device, quiet=quiet)
+    try:
+        path = reranker.release_reranker_path()
+    except reranker.RerankerUnavailable:
+        if (scale or current_scale()) != "small":
+            raise
+        path = reranker.small_reranker_path()
+    return load_cross_encoder(str(path), device=device, quiet=quiet)
