@@ -1,0 +1,95 @@
+"""The notebooks follow the course's conventions: checked here so a slip fails in CI, not class.
+
+nbval proves the notebooks *run*; these tests prove they are *shipped* right: valid JSON,
+outputs stripped except the cells whose output nbval checks, a Colab badge pointing at the
+notebook itself, the set-up cell first, links that resolve, no machine's absolute paths, and an
+exercises and a solutions notebook beside every main notebook, with every exercise check cell
+storing the ExerciseError its stub must raise.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+ALL = sorted(NOTEBOOKS.rglob("*.ipynb"))
+MAIN = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+CHECKED = "nbval-check-output"
+BADGE = "https://colab.research.google.com/github/rerank-lab/retrieve-and-rerank-lab/blob/main/"
+LINK = re.compile(r"\]\(([^)#\s]+\.ipynb|[^)#\s]+\.md)\)")
+ABSOLUTE = re.compile(r"(/work/|/home/|/tmp/|/Users/|C:\\\\)")
+
+
+def _name(path: Path) -> str:
+    return str(path.relative_to(NOTEBOOKS))
+
+
+def _read(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def test_there_are_notebooks() -> None:
+    assert MAIN, "no main notebooks found"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_name)
+def test_outputs_are_stripped_except_checked_cells(path: Path) -> None:
+    for number, cell in enumerate(_read(path).cells):
+        if cell.cell_type != "code" or CHECKED in cell.metadata.get("tags", []):
+            continue
+        assert not cell.outputs, f"cell {number} has outputs: strip them before committing"
+        assert cell.execution_count is None, f"cell {number} has an execution count"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_name)
+def test_badge_points_at_this_notebook_and_setup_comes_first(path: Path) -> None:
+    notebook = _read(path)
+    first = notebook.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert BADGE + str(path.relative_to(ROOT)) in first.source
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert 'find_spec("rerank_lab")' in code[0].source, "the Colab set-up cell must come first"
+    assert "rl.notebook.setup(" in code[1].source, "the second code cell reports world and device"
+
+
+@pytest.mark.parametrize("path", ALL, ids=_name)
+def test_links_resolve_and_no_absolute_paths(path: Path) -> None:
+    for number, cell in enumerate(_read(path).cells):
+        if cell.cell_type == "markdown":
+            for target in LINK.findall(cell.source):
+                if not target.startswith("http"):
+                    assert (path.parent / target).is_file(), f"cell {number} links to {target}"
+        texts = [cell.source] + [str(output) for output in cell.get("outputs", [])]
+        for text in texts:
+            assert not ABSOLUTE.search(text), f"cell {number} holds an absolute path"
+
+
+@pytest.mark.parametrize("path", MAIN, ids=_name)
+def test_every_main_notebook_has_exercises_and_solutions(path: Path) -> None:
+    stem = path.stem
+    assert (NOTEBOOKS / "exercises" / f"{stem}_exercises.ipynb").is_file()
+    assert (NOTEBOOKS / "solutions" / f"{stem}_solutions.ipynb").is_file()
+    last = _read(path).cells[-1]
+    assert f"exercises/{stem}_exercises.ipynb" in last.source, "end with a link to the exercises"
+
+
+@pytest.mark.parametrize("path", sorted((NOTEBOOKS / "exercises").glob("*.ipynb")), ids=_name)
+def test_exercise_checks_store_the_error_their_stub_raises(path: Path) -> None:
+    checks = [
+        cell
+        for cell in _read(path).cells
+        if cell.cell_type == "code" and cell.source.startswith("check(")
+    ]
+    assert len(checks) >= 4, "at least four exercises per notebook"
+    for cell in checks:
+        tags = cell.metadata.get("tags", [])
+        assert "raises-exception" in tags and CHECKED in tags, cell.source
+        errors = [output for output in cell.outputs if output.output_type == "error"]
+        assert errors and errors[0].ename == "ExerciseError", cell.source
