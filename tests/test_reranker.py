@@ -393,6 +393,9 @@ def test_small_model_is_built_on_first_use(
     temp_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Missing: a clear error, or (by default) trained once into the cache and then reused."""
+    splits = {"fingerprint": "today"}
+    monkeypatch.setattr(reranker, "load_collection", lambda scale: None)
+    monkeypatch.setattr(reranker, "collection_fingerprint", lambda _: splits["fingerprint"])
     with pytest.raises(reranker.RerankerUnavailable, match="--scale small"):
         reranker.small_reranker_path(train_if_missing=False)
     calls = []
@@ -401,8 +404,10 @@ def test_small_model_is_built_on_first_use(
         calls.append((scale, output))
         output.mkdir(parents=True)
         (output / "model.safetensors").write_bytes(len(b"{}").to_bytes(8, "little") + b"{}")
-        for name in ("config.json", "tokenizer.json", "training.json"):
+        for name in ("config.json", "tokenizer.json"):
             (output / name).write_text("{}")
+        card = {"collection_fingerprint": splits["fingerprint"]}
+        (output / "training.json").write_text(json.dumps(card))
         return output
 
     monkeypatch.setattr(reranker, "train_reranker", fake_train)
@@ -412,3 +417,8 @@ def test_small_model_is_built_on_first_use(
     assert reranker.small_reranker_path() == path
     assert len(calls) == 1 and calls[0][0] == "small"
     assert not list(path.parent.glob("*.building-*"))
+    splits["fingerprint"] = "new questions"  # a model trained on other splits is stale
+    with pytest.raises(reranker.RerankerUnavailable, match="other query splits"):
+        reranker.small_reranker_path(train_if_missing=False)
+    assert reranker.small_reranker_path() == path
+    assert len(calls) == 2

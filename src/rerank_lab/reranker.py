@@ -71,6 +71,7 @@ __all__ = [
     "RerankerUnavailable",
     "TrainingData",
     "build_training_data",
+    "collection_fingerprint",
     "model_problem",
     "release_reranker_path",
     "small_reranker_path",
@@ -1097,6 +1098,7 @@ def _fit(run: _Run) -> Path:
         "model": "rerank-lab-reranker" + ("" if scale == "release" else f"-{scale}"),
         "scale": scale,
         "collection_scale": recipe.collection_scale,
+        "collection_fingerprint": collection_fingerprint(collection),
         "backbone": _backbone_description(backbone),
         "seed": seed,
         "recipe": _jsonable(dataclasses.asdict(recipe)),
@@ -1324,6 +1326,16 @@ def training_card(folder: Path | str) -> dict[str, Any] | None:
     return card
 
 
+def collection_fingerprint(collection: Collection) -> str:
+    """A hash of the queries and their splits: a model trained on other splits is stale.
+
+    Should the judged questions or the split rules change, a query a model trained on could now
+    sit in the test split; comparing fingerprints catches that before any number is reported.
+    """
+    rows = collection.queries[["id", "family", "split", "text"]].to_csv(index=False)
+    return hashlib.blake2b(rows.encode(), digest_size=12).hexdigest()
+
+
 def release_reranker_path() -> Path:
     """The committed release reranker, checked; a clear error naming ``make reranker`` if not."""
     folder = default_output("release")
@@ -1340,12 +1352,23 @@ def release_reranker_path() -> Path:
 def small_reranker_path(*, train_if_missing: bool = True) -> Path:
     """The small reranker in the cache, trained on first use (a few minutes) when absent.
 
-    A broken folder (an interrupted run) is trained again from its checkpoints or afresh. The
+    A broken folder (an interrupted run), or one trained on other query splits than today's
+    collection (its card's ``collection_fingerprint`` differs), is trained again. The
     model is written to a sibling folder first and moved into place, so a parallel run never
     sees half a model.
     """
     folder = default_output("small")
-    problem = model_problem(folder)
+    expected = collection_fingerprint(load_collection("small"))
+
+    def trouble() -> str | None:
+        problem = model_problem(folder)
+        if problem is None:
+            card = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+            if card.get("collection_fingerprint") != expected:
+                problem = f"{folder} was trained on other query splits than today's collection"
+        return problem
+
+    problem = trouble()
     if problem is None:
         return folder
     if not train_if_missing:
@@ -1355,12 +1378,12 @@ def small_reranker_path(*, train_if_missing: bool = True) -> Path:
         )
     staging = folder.with_name(folder.name + f".building-{os.getpid()}")
     train_reranker("small", staging, resume=False)
-    if model_problem(folder) is not None:
+    if trouble() is not None:  # a parallel run may have put a good one in place meanwhile
         shutil.rmtree(folder, ignore_errors=True)
         try:
             staging.rename(folder)
         except OSError:
-            if model_problem(folder) is not None:
+            if trouble() is not None:
                 raise
     shutil.rmtree(staging, ignore_errors=True)
     return folder
