@@ -39,6 +39,7 @@ TOPICS = [
 TINY = {
     "max_length": 64,
     "batch_size": 4,
+    "micro_batch_size": 2,  # two anchors per pass, gradients accumulated over two passes
     "max_steps": 4,
     "time_budget_s": None,
     "negative_ranks": (2, 20),
@@ -369,6 +370,8 @@ def test_unknown_scale_and_settings_are_clear_errors(tmp_path: Path) -> None:
         reranker.train_reranker("small", tmp_path, overrides={"epochs": 3})
     with pytest.raises(ValueError, match="Unknown loss 'bce'"):
         reranker.train_reranker("small", tmp_path, overrides={"loss": "bce"})
+    with pytest.raises(ValueError, match="multiple of micro_batch_size 3"):
+        reranker.train_reranker("small", tmp_path, overrides={"micro_batch_size": 3})
     with pytest.raises(SystemExit) as exit_info:
         reranker.main(["--scale", "huge"])
     assert exit_info.value.code == 2
