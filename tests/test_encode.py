@@ -1026,3 +1026,54 @@ def test_the_cache_folder_is_readable_by_everyone(tiny_bi_encoder: Any, temp_cac
     _quiet_encode(tiny_bi_encoder)
     for path in _store(temp_cache, tiny_bi_encoder).iterdir():
         assert os.stat(path).st_mode & 0o044 == 0o044
+
+
+def test_sentence_transformers_batches_texts_by_length(tiny_bi_encoder: Any) -> None:
+    """encode relies on SentenceTransformer.encode sorting texts longest first before batching
+    (little padding, on GPU and CPU alike) rather than sorting them itself: check it still does."""
+    widths: list[int] = []
+    transformer = tiny_bi_encoder[0]
+    forward = transformer.forward
+
+    def recording(features: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        widths.append(int(features["attention_mask"].sum(dim=1).max()))
+        return forward(features, *args, **kwargs)
+
+    transformer.forward = recording
+    texts = [" ".join(["word"] * n) for n in (3, 40, 7, 25, 1, 33, 12, 18)]
+    embeddings = encode(tiny_bi_encoder, texts, batch_size=2, cache=False, show_progress=False)
+    assert widths == sorted(widths, reverse=True) and len(widths) == 4
+    direct = [
+        encode(tiny_bi_encoder, [text], cache=False, show_progress=False)[0] for text in texts
+    ]
+    np.testing.assert_allclose(embeddings, np.stack(direct), atol=1e-5)  # input order restored
+
+
+def test_encode_backs_off_on_out_of_memory(
+    tiny_bi_encoder: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that does not fit in (simulated) GPU memory is retried at half the size, the
+    learner is told, and the embeddings are those of a run that fitted at once."""
+    texts = [f"text number {i} about sleep and memory" for i in range(12)]
+    expected = encode(tiny_bi_encoder, texts, batch_size=4, cache=False, show_progress=False)
+    sizes: list[int] = []
+    original = type(tiny_bi_encoder).encode
+
+    def small_gpu(self: Any, sentences: Any, *args: Any, **kwargs: Any) -> Any:
+        sizes.append(kwargs["batch_size"])
+        if kwargs["batch_size"] > 4:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+        return original(self, sentences, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny_bi_encoder), "encode", small_gpu)
+    embeddings = encode(tiny_bi_encoder, texts, batch_size=16, show_progress=False)
+    assert sizes == [16, 8, 4]
+    np.testing.assert_allclose(embeddings, expected, atol=1e-6)
+    out = capsys.readouterr().out
+    assert "Out of GPU memory at batch size 16; retrying with 8." in out
+    assert "batch size 8; retrying with 4." in out
+    sizes.clear()
+    np.testing.assert_array_equal(  # the cache now serves them: no model call at all
+        encode(tiny_bi_encoder, texts, batch_size=16, show_progress=False), embeddings
+    )
+    assert sizes == []

@@ -24,10 +24,12 @@ _SUBMODULES = (
     "leaderboard",
     "reranker",
     "encode",
+    "fast_encode",
     "search",
     "metrics",
     "exercises",
     "notebook",
+    "bench",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

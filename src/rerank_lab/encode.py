@@ -5,9 +5,11 @@ PubMed chunks on a 2-core CPU), and learners re-run cells all the time, encode a
 and the full corpus later, or edit a few texts. So the cache is kept **per text**, not per list:
 
 - A *store* holds every embedding made under one setting: the model's weights (a fine-tuned
-  copy keeps its name, not its embeddings), its architecture and ``max_seq_length``, and the
-  options ``normalize`` and ``prompt_name`` (with the prompt text they resolve to). Each store
-  is a folder ``<cache>/embeddings/<store key>/``, the key being a hash of all of these.
+  copy keeps its name, not its embeddings; for a model running on onnxruntime, such as the int8
+  twin of ``rerank_lab.fast_encode``, the bytes of its ONNX file), its architecture and
+  ``max_seq_length``, and the options ``normalize`` and ``prompt_name`` (with the prompt text
+  they resolve to). Each store is a folder ``<cache>/embeddings/<store key>/``, the key being
+  a hash of all of these.
 - A store is a handful of *shards*. A shard is ``<id>.npy`` (float32 vectors, one row per
   text) plus ``<id>.json`` (format, the hash of each row's text in row order, shape, dtype and
   a checksum of hashes and vectors together, and the setting of its store).
@@ -45,6 +47,7 @@ tensor through a NumPy view): after such a change call :func:`clear_memory`.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -74,6 +77,7 @@ __all__ = [
     "encode",
     "legacy_key",
     "model_fingerprint",
+    "onnx_digests",
     "store_description",
     "store_key",
     "text_hashes",
@@ -99,16 +103,60 @@ _FINGERPRINTS: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], str]] = (
 )
 
 
-def _weights_signature(state: dict[str, Any]) -> tuple[Any, ...]:
-    """Cheap identity of the weights: changes whenever PyTorch sees a weight change."""
+def _weights_signature(state: dict[str, Any], onnx: Sequence[tuple[str, str]]) -> tuple[Any, ...]:
+    """Cheap identity of the weights: changes whenever PyTorch sees a weight change (or the
+    model runs other ONNX content)."""
     import torch
 
-    return tuple(
+    weights = tuple(
         (name, tensor.data_ptr(), tensor._version, str(tensor.dtype), tuple(tensor.shape))
         if isinstance(tensor, torch.Tensor)
         else (name, repr(tensor))
         for name, tensor in state.items()
     )
+    return weights + tuple(onnx)
+
+
+_ONNX_DIGESTS: weakref.WeakKeyDictionary[Any, tuple[int, list[tuple[str, str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def onnx_digests(model: Any) -> list[tuple[str, str]]:
+    """(file name, content hash) of each ONNX file an onnxruntime-backed model runs; [] for torch.
+
+    Such a model (``backend="onnx"``) has no torch weights to hash, its ``state_dict`` is empty,
+    so its ONNX files stand for them in :func:`model_fingerprint`; external-data files
+    (``<name>_data``) count too. A session holds its graph in memory from the moment it is
+    created, so each file is hashed once per session (23 MB for the int8 MiniLM: a few
+    hundredths of a second), not whenever the file on disk changes.
+    """
+    import sys
+
+    if "optimum.onnxruntime" not in sys.modules or not hasattr(model, "modules"):
+        return []  # nothing can run on onnxruntime before optimum's support is imported
+    from optimum.onnxruntime import ORTModel
+
+    from rerank_lab.fast_encode import file_digest
+
+    # An ORTModel is no torch module: it sits in a plain attribute (e.g. Transformer.model).
+    runners = [
+        value
+        for module in model.modules()
+        for value in vars(module).values()
+        if isinstance(value, ORTModel)
+    ]
+    digests: list[tuple[str, str]] = []
+    for runner in runners:
+        session = id(getattr(runner, "session", None))
+        remembered = _ONNX_DIGESTS.get(runner)
+        if remembered is None or remembered[0] != session:
+            path = Path(runner.path)
+            files = [path, *sorted(path.parent.glob(f"{glob.escape(path.name)}_data*"))]
+            remembered = (session, [(file.name, file_digest(file)) for file in files])
+            _ONNX_DIGESTS[runner] = remembered
+        digests.extend(remembered[1])
+    return digests
 
 
 def model_fingerprint(model: torch.nn.Module) -> str:
@@ -118,11 +166,17 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     embeddings. Hashing the 22M MiniLM weights takes about a tenth of a second, so the result is
     remembered per model object and reused while no weight tensor has changed (see the module
     docstring for the one kind of change that goes unnoticed).
+
+    A model running on onnxruntime (``backend="onnx"``, e.g. the int8 twin of
+    ``rerank_lab.fast_encode``) has no torch weights: the bytes of its ONNX files are hashed
+    instead, so two ONNX models never share a fingerprint unless they run the same file content,
+    and the same file gives the same fingerprint in every process.
     """
     import torch
 
     state = model.state_dict(keep_vars=True)
-    signature = _weights_signature(state)
+    onnx = onnx_digests(model)
+    signature = _weights_signature(state, onnx)
     remembered = _FINGERPRINTS.get(model)
     if remembered is not None and remembered[0] == signature:
         return remembered[1]
@@ -134,6 +188,8 @@ def model_fingerprint(model: torch.nn.Module) -> str:
             continue
         digest.update(str(tensor.dtype).encode())
         digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    for name, content in onnx:  # by content: where the file lives changes nothing
+        digest.update(f"onnx:{name}:{content}".encode())
     fingerprint = digest.hexdigest()
     try:
         _FINGERPRINTS[model] = (signature, fingerprint)
@@ -622,6 +678,13 @@ def encode(
     Texts already in the cache are not encoded again, and each distinct text is encoded once;
     ``cache=False`` always encodes everything; an ``EmbeddingCache`` puts the cache elsewhere.
     On a GPU that runs out of memory the batch size is halved and the encode retried.
+
+    Speed comes from the model and its loader, not from here: ``models.load_bi_encoder`` puts
+    the model in fp16 on CUDA and picks the int8 ONNX twin on CPU (``rerank_lab.fast_encode``),
+    whose embeddings are cached in a store of their own (its fingerprint hashes the ONNX file).
+    Batches are length-sorted by sentence-transformers itself: ``SentenceTransformer.encode``
+    orders the texts longest first before batching and restores the input order afterwards,
+    so each batch is padded only to similar lengths (tests/test_encode.py checks it still does).
     """
     texts = _check_texts(texts)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:

@@ -1,0 +1,571 @@
+"""The fast CPU path: a course model as int8 ONNX, built once, cached on disk, checked on load.
+
+Plain ``SentenceTransformer.encode`` of all-MiniLM-L6-v2 manages about 50 chunks per second on
+two CPU cores: 14 minutes for the notebook-03 corpus. The same network exported to ONNX and
+quantised *dynamically* to int8 (weights stored as 8-bit integers per channel, activations
+quantised on the fly; no calibration data) runs about 3-4 times faster on CPUs with VNNI
+instructions and changes the embeddings very little (cosine to the fp32 embeddings about 0.99;
+the benchmark, ``python -m rerank_lab.bench``, measures speed and nDCG loss side by side).
+
+:func:`to_fast` turns a loaded torch model (a ``SentenceTransformer`` or a ``CrossEncoder``)
+into its int8 ONNX twin:
+
+1. The cache folder is ``<cache>/models/onnx/<name>-<config>-<key>``, the key a hash of the
+   torch model's weights (:func:`rerank_lab.encode.model_fingerprint`), layout, sequence length
+   and the quantisation config. A model fine-tuned in a notebook therefore gets its own.
+2. If the folder is there and valid (its ``fast_model.json`` names this key and the ONNX file's
+   size and hash), it is loaded. A folder that fails the check, or whose ONNX file
+   onnxruntime cannot open, is deleted with a warning and built again.
+3. Otherwise it is built in a temporary sibling folder and renamed into place in one step, so an
+   interrupted build leaves nothing that looks finished: the torch model is saved there (out of
+   ``site-packages``, which may be read-only, and in fp32: fp16 weights do not quantise),
+   exported to ONNX by optimum, quantised with sentence-transformers'
+   ``export_dynamic_quantized_onnx_model``, and everything the int8 model does not need (the
+   fp32 ONNX graph, the torch weights) is removed. About 10 s for MiniLM on two cores.
+
+The quantisation config follows the CPU: ``avx512_vnni`` when ``/proc/cpuinfo`` lists the
+``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (about 2.2x instead of 3-4x, see
+MEASURED.md); ``RERANK_LAB_ONNX_CONFIG`` overrides it. onnxruntime's thread count is measured,
+not assumed (on two vCPUs shared with another busy job one thread beats two, on the same
+machine idle two beat one): the first load in each situation (idle or busy, from the load
+average) times the candidates on a few texts and remembers the fastest for this number of CPUs
+in ``threads.json``; ``RERANK_LAB_ONNX_THREADS`` overrides it.
+
+The embedding cache keeps the fast path's vectors apart from the plain ones: an ONNX model's
+fingerprint is the hash of its ONNX file (it has no torch weights), and its layout differs.
+
+``rerank_lab.models.load_bi_encoder(fast=None)`` picks this path by itself on CPU when the
+``onnx`` extra is installed (:func:`choose_fast` says why or why not); ``fast=False`` or
+``RERANK_LAB_FAST=0`` keeps plain torch. GPUs keep torch (fp16), where ONNX int8 does not pay.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from rerank_lab.files import write_atomically
+from rerank_lab.settings import cache_dir
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+__all__ = [
+    "CONFIG_ENV",
+    "FAST_ENV",
+    "FORMAT",
+    "THREADS_ENV",
+    "FastModelUnavailable",
+    "backend_of",
+    "choose_fast",
+    "cpu_flags",
+    "fast_folder",
+    "load_class",
+    "file_digest",
+    "onnx_available",
+    "quantization_config",
+    "to_fast",
+]
+
+FAST_ENV = "RERANK_LAB_FAST"
+"""``0`` (or false/no/off) keeps the plain torch path wherever the fast one would be chosen."""
+
+THREADS_ENV = "RERANK_LAB_ONNX_THREADS"
+"""A positive int: onnxruntime's intra-op threads, instead of measuring the fastest."""
+
+CONFIG_ENV = "RERANK_LAB_ONNX_CONFIG"
+"""``avx512_vnni``, ``avx512``, ``avx2`` or ``arm64``: the quantisation config, instead of the
+one chosen from the CPU's flags."""
+
+FORMAT = 1
+"""Version of a fast model folder's layout; another version is rebuilt."""
+
+CONFIGS = ("avx512_vnni", "avx512", "avx2", "arm64")
+MANIFEST = "fast_model.json"
+THREADS_FILE = "threads.json"
+_OFF = {"0", "false", "no", "off"}
+
+#: Texts of realistic length (an abstract's chunk is ~200 words) for timing thread counts.
+_TIMING_TEXT = (
+    "Background: we studied whether a short daily walk lowers blood pressure in adults with "
+    "mild hypertension. Methods: 212 participants were randomised to walking or usual care "
+    "and followed for twelve weeks; the primary outcome was systolic pressure at rest. "
+)
+
+M = TypeVar("M", "SentenceTransformer", "CrossEncoder")
+
+
+class FastModelUnavailable(RuntimeError):
+    """The fast path was asked for explicitly but cannot run here; the message says why."""
+
+
+# --- choosing -----------------------------------------------------------------------------------
+
+
+def onnx_available() -> bool:
+    """Whether the ``onnx`` extra (onnxruntime and optimum's onnxruntime support) is installed."""
+    try:
+        return (
+            importlib.util.find_spec("onnxruntime") is not None
+            and importlib.util.find_spec("optimum.onnxruntime") is not None
+        )
+    except (ImportError, ValueError):  # a parent package missing or half-installed
+        return False
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none, e.g. macOS)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def quantization_config() -> str:
+    """The dynamic-quantisation config for this CPU (``RERANK_LAB_ONNX_CONFIG`` overrides it).
+
+    ``avx512_vnni`` (int8 dot products in one instruction: the 3-4x config) when the CPU has
+    VNNI, ``arm64`` on ARM, else ``avx2``, which every x86-64 CPU of the last decade runs.
+    """
+    wanted = os.environ.get(CONFIG_ENV, "").strip().lower()
+    if wanted:
+        if wanted not in CONFIGS:
+            raise ValueError(f"{CONFIG_ENV}={wanted!r} is not a config; use one of {CONFIGS}.")
+        return wanted
+    if platform.machine().lower() in {"arm64", "aarch64"}:
+        return "arm64"
+    flags = cpu_flags()
+    if "avx512_vnni" in flags or "avx512vnni" in flags:
+        return "avx512_vnni"
+    return "avx2"
+
+
+def choose_fast(device: str, fast: bool | None = None) -> tuple[bool, str]:
+    """Whether to use the fast path for a model on ``device``, and a few words saying why.
+
+    ``fast=None`` decides automatically: yes on CPU with the ``onnx`` extra installed unless
+    ``RERANK_LAB_FAST=0``. ``fast=True`` insists (a FastModelUnavailable names what is missing);
+    ``fast=False`` never.
+    """
+    if fast is False:
+        return False, "fast=False"
+    on_cpu = device == "cpu" or device.startswith("cpu:")
+    if fast is True:
+        if not on_cpu:
+            raise FastModelUnavailable(
+                f"The fast path is int8 ONNX for CPUs; this model is on {device}, where torch "
+                "in half precision is the fast path. Load it with device='cpu' or fast=None."
+            )
+        if not onnx_available():
+            raise FastModelUnavailable(
+                "The fast path needs the onnx extra: pip install -e '.[onnx]' (make setup "
+                "installs it)."
+            )
+        return True, "fast=True"
+    if os.environ.get(FAST_ENV, "").strip().lower() in _OFF:
+        return False, f"{FAST_ENV}=0"
+    if not on_cpu:
+        return False, f"on {device}"
+    if not onnx_available():
+        return False, "onnx extra not installed"
+    return True, "CPU"
+
+
+def backend_of(model: Any) -> str:
+    """How a loaded model runs, in a few words: ``torch fp32``, ``onnx int8 (avx2, 1 thread)``."""
+    described = getattr(model, "rerank_lab_backend", None)
+    if described:
+        return str(described)
+    backend = getattr(model, "backend", "torch")
+    if backend != "torch":
+        return str(backend)
+    try:
+        dtype = next(model.parameters()).dtype
+    except (StopIteration, AttributeError, TypeError):
+        return "torch"
+    return f"torch {str(dtype).replace('torch.float', 'fp').replace('torch.bfloat16', 'bf16')}"
+
+
+# --- the folder -----------------------------------------------------------------------------------
+
+_DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
+
+
+def file_digest(path: Path | str) -> str:
+    """blake2b (16 bytes, hex) of a file's bytes, remembered while its inode, size and mtime hold.
+
+    An int8 MiniLM is 23 MB: hashing it takes a few hundredths of a second, once per process.
+    """
+    path = Path(path)
+    stat = path.stat()
+    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    remembered = _DIGESTS.get(str(path))
+    if remembered is not None and remembered[0] == identity:
+        return remembered[1]
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    _DIGESTS[str(path)] = (identity, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _kind(model: Any) -> str:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    if isinstance(model, CrossEncoder):
+        return "cross-encoder"
+    if isinstance(model, SentenceTransformer):
+        return "bi-encoder"
+    raise TypeError(
+        f"to_fast() takes a SentenceTransformer or a CrossEncoder, got {type(model).__name__}."
+    )
+
+
+def _source(model: Any, kind: str, config: str) -> dict[str, Any]:
+    """What the int8 model is built from: everything that changes the ONNX file."""
+    from rerank_lab.encode import model_fingerprint
+
+    length = getattr(model, "max_seq_length", None)
+    return {
+        "format": FORMAT,
+        "kind": kind,
+        "weights": model_fingerprint(model),
+        "architecture": str(model),
+        "max_length": length,
+        "quantization": config,
+    }
+
+
+def _key(source: dict[str, Any]) -> str:
+    data = json.dumps(source, sort_keys=True).encode()
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def fast_folder(model: Any, *, name: str = "model", config: str | None = None) -> Path:
+    """The cache folder of ``model``'s int8 twin (which need not exist yet)."""
+    config = config or quantization_config()
+    source = _source(model, _kind(model), config)
+    return _folder(name, config, _key(source))
+
+
+def _folder(name: str, config: str, key: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "model"
+    return cache_dir() / "models" / "onnx" / f"{slug}-{config}-{key}"
+
+
+def _problems(folder: Path, key: str) -> tuple[list[str], dict[str, Any]]:
+    """What is wrong with a built folder (nothing: an empty list) and its manifest."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        onnx_file = folder / manifest["onnx_file"]
+        problems = [
+            name
+            for name, ok in (
+                ("format", manifest.get("format") == FORMAT),
+                ("key", manifest.get("key") == key),
+                ("onnx file", onnx_file.is_file()),
+                ("size", onnx_file.is_file() and onnx_file.stat().st_size == manifest["bytes"]),
+            )
+            if not ok
+        ]
+        if not problems and file_digest(onnx_file) != manifest["blake2b"]:
+            problems.append("checksum")
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [f"unreadable manifest ({type(error).__name__})"], {}
+    return problems, manifest
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """Silence the export's chatter (tracer warnings, "exporting to ONNX", "save it")."""
+    loggers = [
+        logging.getLogger(name) for name in ("sentence_transformers", "optimum", "transformers")
+    ]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _onnx_class(kind: str) -> Any:
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    return SentenceTransformer if kind == "bi-encoder" else CrossEncoder
+
+
+def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
+    """Export and quantise ``model`` into a temporary sibling of ``folder``, then rename it."""
+    import sentence_transformers
+    import torch
+    from sentence_transformers import export_dynamic_quantized_onnx_model
+
+    kind, config = source["kind"], source["quantization"]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.building-"))
+    started = time.perf_counter()
+    try:
+        torch_model = model
+        if any(p.dtype != torch.float32 for p in model.parameters()) or model.device.type != "cpu":
+            torch_model = copy.deepcopy(model).to("cpu").float()
+        torch_model.save(str(staging))
+        suffix = f"int8_{config}"
+        with _quiet_export():
+            exported = _onnx_class(kind)(
+                str(staging),
+                backend="onnx",
+                device="cpu",
+                model_kwargs={"provider": "CPUExecutionProvider", "export": True},
+            )
+            export_dynamic_quantized_onnx_model(exported, config, str(staging), file_suffix=suffix)
+        del exported
+        for leftover in ("model.safetensors", "pytorch_model.bin", "onnx/model.onnx"):
+            (staging / leftover).unlink(missing_ok=True)
+        onnx_file = Path("onnx") / f"model_{suffix}.onnx"
+        manifest = {
+            "format": FORMAT,
+            "key": key,
+            "source": source,
+            "onnx_file": onnx_file.as_posix(),
+            "bytes": (staging / onnx_file).stat().st_size,
+            "blake2b": file_digest(staging / onnx_file),
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "versions": _versions(),
+            "sentence_transformers": sentence_transformers.__version__,
+        }
+        manifest_bytes = json.dumps(manifest, indent=1).encode()
+        write_atomically(staging / MANIFEST, lambda handle: handle.write(manifest_bytes))
+        os.chmod(staging, 0o755)  # mkdtemp makes it private; a shared cache must be readable
+        try:
+            staging.rename(folder)
+        except OSError:  # another process finished first: theirs is as good as ours
+            if _problems(folder, key)[0]:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("onnxruntime", "optimum", "optimum-onnx", "onnx", "torch"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _load(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Memory patterns are planned per input shape; with texts of every length they pile up
+    # (measured: +300 MB over 768 texts, against +50 MB without, at the same speed).
+    options.enable_mem_pattern = False
+    kind = manifest["source"]["kind"]
+    kwargs: dict[str, Any] = {}
+    if kind == "cross-encoder":
+        kwargs["max_length"] = manifest["source"]["max_length"]
+    with _quiet_export():
+        model = _onnx_class(kind)(
+            str(folder),
+            backend="onnx",
+            device="cpu",
+            model_kwargs={
+                "provider": "CPUExecutionProvider",
+                "file_name": manifest["onnx_file"],
+                "session_options": options,
+            },
+            **kwargs,
+        )
+    return model
+
+
+def _timing_inputs(kind: str) -> list[Any]:
+    texts = [f"{i}. {_TIMING_TEXT * 2}" for i in range(16)]
+    if kind == "cross-encoder":
+        return [("does walking lower blood pressure?", text) for text in texts]
+    return texts
+
+
+def _run(model: Any, kind: str, inputs: list[Any]) -> None:
+    if kind == "cross-encoder":
+        model.predict(inputs, batch_size=16, show_progress_bar=False)
+    else:
+        model.encode(inputs, batch_size=16, show_progress_bar=False)
+
+
+def _thread_candidates() -> list[int]:
+    cpus = os.cpu_count() or 1
+    return sorted({n for n in (1, 2, cpus // 2, cpus) if 1 <= n <= cpus})
+
+
+def load_class() -> str:
+    """``busy`` when other work keeps at least half of the CPUs occupied (1-minute load
+    average), else ``idle``: the best thread count differs between the two (see below)."""
+    if not hasattr(os, "getloadavg"):
+        return "idle"
+    cpus = os.cpu_count() or 1
+    return "busy" if os.getloadavg()[0] >= cpus / 2 else "idle"
+
+
+def _measured_threads(folder: Path, manifest: dict[str, Any]) -> tuple[int, Any]:
+    """The fastest intra-op thread count here and now, and, if it was timed now, its model.
+
+    Candidates 1, 2, half and all of the CPUs are timed interleaved (1, 2, 1, 2, ...) on 16
+    texts of realistic length, best of two each, so a burst of load elsewhere skews them alike.
+    Which one wins depends on what else runs: measured on the 2-vCPU course machine, two
+    threads encode 1.7x faster than one when it is idle, and one is 1.5x faster than two while
+    another job keeps a core busy (threads then wait for each other). So the winner is
+    remembered per CPU count *and* per :func:`load_class`: each is measured once, the first
+    time a model loads in that situation, and looked up afterwards.
+    """
+    cpus = os.cpu_count() or 1
+    situation = load_class()
+    remembered_path = folder / THREADS_FILE
+    try:
+        remembered = json.loads(remembered_path.read_text())
+        if remembered.get("cpus") != cpus:
+            remembered = {}
+        known = remembered.get("by_load", {}).get(situation)
+        if known is not None and int(known["threads"]) >= 1:
+            return int(known["threads"]), None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        remembered = {}
+    candidates = _thread_candidates()
+    if len(candidates) == 1:
+        return candidates[0], None
+    kind = manifest["source"]["kind"]
+    inputs = _timing_inputs(kind)
+    loaded = {threads: _load(folder, manifest, threads) for threads in candidates}
+    timings: dict[int, list[float]] = {threads: [] for threads in candidates}
+    for model in loaded.values():
+        _run(model, kind, inputs[:4])  # warm-up: the first call allocates
+    for _round in range(2):
+        for threads, model in loaded.items():
+            started = time.perf_counter()
+            _run(model, kind, inputs)
+            timings[threads].append(time.perf_counter() - started)
+    best = min(candidates, key=lambda threads: min(timings[threads]))
+    by_load = dict(remembered.get("by_load") or {})
+    by_load[situation] = {
+        "threads": best,
+        "seconds": {str(t): round(min(s), 4) for t, s in timings.items()},
+        "texts": len(inputs),
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
+    }
+    data = json.dumps({"cpus": cpus, "by_load": by_load}, indent=1).encode()
+    with contextlib.suppress(OSError):  # a read-only cache: measure again next time
+        write_atomically(remembered_path, lambda handle: handle.write(data))
+    return best, loaded[best]
+
+
+def _threads_override() -> int | None:
+    value = os.environ.get(THREADS_ENV, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{THREADS_ENV}={value!r} must be a positive int (onnxruntime threads).")
+    return int(value)
+
+
+def to_fast(
+    model: M,
+    *,
+    name: str = "model",
+    config: str | None = None,
+    threads: int | None = None,
+) -> M:
+    """The int8 ONNX twin of a torch ``SentenceTransformer`` or ``CrossEncoder``, on CPU.
+
+    Built into the cache on first use (about 10 s for MiniLM), loaded from it afterwards; an
+    invalid folder is rebuilt with a warning. ``name`` labels the folder, ``config`` overrides
+    the quantisation config (see :func:`quantization_config`), ``threads`` onnxruntime's
+    intra-op threads (default: ``RERANK_LAB_ONNX_THREADS``, else measured once per machine).
+    The result says what it is in ``model.rerank_lab_backend`` (see :func:`backend_of`).
+    """
+    if not onnx_available():
+        raise FastModelUnavailable(
+            "The fast path needs the onnx extra: pip install -e '.[onnx]' (make setup does)."
+        )
+    if threads is not None and (isinstance(threads, bool) or threads < 1):
+        raise ValueError(f"threads must be a positive int, got {threads!r}.")
+    kind = _kind(model)
+    config = config or quantization_config()
+    if config not in CONFIGS:
+        raise ValueError(f"Unknown quantisation config {config!r}; use one of {CONFIGS}.")
+    source = _source(model, kind, config)
+    key = _key(source)
+    folder = _folder(name, config, key)
+    wanted = threads or _threads_override()
+    for attempt in range(2):
+        if not folder.is_dir():
+            _build(model, folder, source, key)
+        problems, manifest = _problems(folder, key)
+        if not problems:
+            try:
+                chosen, measured = wanted, None
+                if chosen is None:
+                    chosen, measured = _measured_threads(folder, manifest)
+                fast = measured if measured is not None else _load(folder, manifest, chosen)
+                break
+            except Exception as error:  # noqa: BLE001 - e.g. an ONNX file onnxruntime rejects
+                if attempt:
+                    raise
+                problems = [f"does not load: {type(error).__name__}: {error}"[:300]]
+        if attempt:
+            raise FastModelUnavailable(f"Built {folder}, but it is invalid: {problems}.")
+        warnings.warn(
+            f"Fast model cache {folder} is corrupt ({', '.join(problems)}); deleting it and "
+            "building it again.",
+            stacklevel=2,
+        )
+        shutil.rmtree(folder, ignore_errors=True)
+    if kind == "cross-encoder":
+        activation = getattr(model, "activation_fn", None)
+        if activation is not None:
+            fast.activation_fn = activation
+    # ``model.model.name_or_path`` names where the weights come from (notebooks use it to find a
+    # course model's training card or to load its torch classifier); optimum's ORTModel has no
+    # such attribute, so the twin gets its source's. Its own folder is ``rerank_lab_source``.
+    source_name = getattr(getattr(model[0], "auto_model", None), "name_or_path", None)
+    runner = getattr(fast[0], "auto_model", None)
+    if source_name and runner is not None and not hasattr(runner, "name_or_path"):
+        runner.name_or_path = source_name
+    thread_word = "thread" if chosen == 1 else "threads"
+    fast.rerank_lab_backend = f"onnx int8 ({config}, {chosen} {thread_word})"
+    fast.rerank_lab_source = str(folder)
+    return fast

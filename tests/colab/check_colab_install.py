@@ -1,0 +1,197 @@
+"""What a notebook's first cell changes in Colab: run it in a Colab-like virtual environment.
+
+Colab preinstalls torch (a CUDA build), transformers, sentence-transformers, datasets and most of
+the scientific stack. Every notebook's first code cell, where `rerank_lab` is missing, clones the
+course and runs `%pip install -e ./rerank-lab`: pip must then add only what Colab lacks and keep
+Colab's torch (a changed torch means a multi-GB download and a runtime restart), and it must not
+pull `adapters` (an extra; only notebook 05 installs it).
+
+This script rebuilds that situation on any machine with PyPI access and reports it:
+
+1. a fresh venv (default build/colab-venv) with the COLAB set below preinstalled;
+2. a copy of the course's working tree, as the cell's `git clone` would give it;
+3. the cell's install command, then `pip freeze` before and after, compared.
+
+It exits non-zero when torch changed, when any preinstalled package was downgraded or removed,
+or when adapters was installed. `--smoke` then also runs notebooks 01 and 02 in that venv
+(offline world, small scale) through nbval, to prove the course works with Colab's versions and
+not only installs beside them. Run it with `make colab-check` (needs PyPI, ~2 GB of disk).
+
+The versions are assumptions, not facts read off Colab: what Colab shipped in late 2026 as far
+as PyPI's release dates suggest (Colab takes new releases within weeks). torch is 2.13.0 because
+that is the CPU build this machine's pip finds locally; Colab's own is a newer CUDA build, which
+only makes "do not touch torch" matter more. Override the set with --preset FILE (one
+requirement per line) to replay a real Colab `pip freeze`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Assumed Colab runtime, late November 2026 (see the module docstring).
+COLAB = [
+    "torch==2.13.0",
+    "transformers==5.22.2",
+    "sentence-transformers==6.2.0",
+    "huggingface_hub==1.33.0",
+    "tokenizers==0.23.3",
+    "datasets==5.1.0",
+    "accelerate==1.15.0",
+    "numpy==2.3.5",
+    "pandas==2.2.2",
+    "matplotlib==3.10.8",
+    "scikit-learn==1.8.0",
+    "scipy==1.16.3",
+    "tqdm==4.67.1",
+    "ipykernel",
+    "ipywidgets",
+]
+
+# What a learner's Colab session has to run to check the smoke notebooks (Colab has its own).
+SMOKE_TOOLS = ["pytest>=8", "nbval>=0.11", "ipykernel>=6.29"]
+SMOKE_NOTEBOOKS = ["notebooks/01_bi_encoders.ipynb", "notebooks/02_cross_encoders.ipynb"]
+
+
+def run(command: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, text=True, check=True, **kwargs)
+
+
+def freeze(python: Path) -> dict[str, str]:
+    out = run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True).stdout
+    pins = {}
+    for line in out.splitlines():
+        if line.startswith("#"):
+            continue
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[name.lower().replace("_", "-")] = version
+        elif " @ " in line or line.startswith("-e "):
+            pins[line.split(" @ ")[0].removeprefix("-e ").strip().lower()] = "(editable/url)"
+    return pins
+
+
+def course_copy(target: Path) -> Path:
+    """The working tree as `git clone` gives it: tracked and new files, no ignored ones."""
+    listed = run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True,
+    ).stdout.split("\0")  # fmt: skip
+    shutil.rmtree(target, ignore_errors=True)
+    for name in filter(None, listed):
+        source = ROOT / name
+        if name.startswith("data/models/") and not name.endswith((".md", ".json")):
+            continue  # the release reranker is not needed to install; it may be mid-training
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def compare(before: dict[str, str], after: dict[str, str]) -> tuple[list[str], list[str]]:
+    from packaging.version import InvalidVersion, Version
+
+    lines, problems = [], []
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if old is None:
+            lines.append(f"  + {name} {new}")
+            continue
+        if new is None:
+            lines.append(f"  - {name} {old} (removed)")
+            problems.append(f"{name} {old} was removed")
+            continue
+        try:
+            down = Version(new) < Version(old)
+        except InvalidVersion:
+            down = False
+        lines.append(f"  {'v' if down else '^'} {name} {old} -> {new}")
+        if down:
+            problems.append(f"{name} downgraded {old} -> {new}")
+    if before.get("torch") != after.get("torch"):
+        problems.append(f"torch changed: {before.get('torch')} -> {after.get('torch')}")
+    if "adapters" in after and "adapters" not in before:
+        problems.append("adapters was installed by the base install (it belongs to an extra)")
+    return lines, problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", type=Path, default=ROOT / "build" / "colab-venv")
+    parser.add_argument("--preset", type=Path, help="requirements file replacing the COLAB set")
+    parser.add_argument("--keep", action="store_true", help="reuse an existing venv's preset")
+    parser.add_argument("--smoke", action="store_true", help="then run notebooks 01-02 there")
+    args = parser.parse_args()
+
+    python = args.venv / "bin" / "python"
+    preset = args.preset.read_text().split() if args.preset else COLAB
+    started = time.monotonic()
+    if not (args.keep and python.exists()):
+        shutil.rmtree(args.venv, ignore_errors=True)
+        run([sys.executable, "-m", "venv", str(args.venv)])
+        run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
+        run([str(python), "-m", "pip", "install", "--quiet", *preset])
+    before = freeze(python)
+    print(f"Colab-like preset ready ({time.monotonic() - started:.0f} s): "
+          + ", ".join(f"{n} {before.get(n)}" for n in
+                      ("torch", "transformers", "sentence-transformers", "huggingface-hub",
+                       "datasets", "tokenizers", "accelerate", "numpy", "pandas")))  # fmt: skip
+
+    clone = course_copy(args.venv.parent / "colab-clone" / "rerank-lab")
+    # Exactly what the notebooks' first cell runs (without --quiet, to show what pip does).
+    started = time.monotonic()
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "-e", f"./{clone.name}"],
+        cwd=clone.parent, text=True, capture_output=True,
+    )  # fmt: skip
+    print(install.stdout[-6000:], install.stderr[-3000:], sep="\n")
+    if install.returncode:
+        print(f"FAIL: the first cell's pip install failed ({install.returncode})")
+        return 1
+    print(f"first cell's install: {time.monotonic() - started:.0f} s")
+    after = freeze(python)
+    lines, problems = compare(before, after)
+    print("pip freeze, before -> after the first cell (+ added, ^ upgraded, v downgraded):")
+    print("\n".join(lines) or "  (nothing changed)")
+    (args.venv.parent / "colab-freeze-before.txt").write_text(
+        "".join(f"{n}=={v}\n" for n, v in sorted(before.items())))  # fmt: skip
+    (args.venv.parent / "colab-freeze-after.txt").write_text(
+        "".join(f"{n}=={v}\n" for n, v in sorted(after.items())))  # fmt: skip
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+    print("pip check:", check.stdout.strip() or check.stderr.strip())
+    if problems:
+        print("FAIL:\n  " + "\n  ".join(problems))
+        return 1
+    print("OK: torch untouched, nothing downgraded or removed, adapters not installed.")
+
+    if args.smoke:
+        run([str(python), "-m", "pip", "install", "--quiet", *SMOKE_TOOLS])
+        # A copy of the course's cache (corpus, small reranker, embeddings): nothing that runs
+        # with Colab's versions can write into the cache that `make test` uses.
+        cache = args.venv.parent / "colab-cache"
+        if not cache.exists() and (ROOT / "data" / "cache").is_dir():
+            shutil.copytree(ROOT / "data" / "cache", cache, symlinks=True)
+        env = dict(os.environ, RERANK_LAB_OFFLINE="1", RERANK_LAB_SCALE="small")
+        env["RERANK_LAB_CACHE"] = str(cache)
+        started = time.monotonic()
+        smoke = subprocess.run(
+            [str(python), "-m", "pytest", "-p", "no:cacheprovider", *SMOKE_NOTEBOOKS],
+            cwd=clone, env=env, text=True,
+        )  # fmt: skip
+        print(f"smoke notebooks: rc {smoke.returncode}, {time.monotonic() - started:.0f} s")
+        return smoke.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
