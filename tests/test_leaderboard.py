@@ -91,3 +91,89 @@ def test_records_have_the_documented_keys(runs: list) -> None:
 def test_bm25_finds_the_keyword_document_first(runs: list) -> None:
     bm25 = runs[0].per_query
     assert bm25.loc["K1-test", "mrr@10"] == 1.0
+
+
+def test_the_command_line_uses_plain_torch_models(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The leaderboard's numbers are the reference ones: both models load with fast=False
+    (plain torch), never the int8 ONNX twins a CPU would otherwise pick by itself."""
+    from rerank_lab import models
+
+    calls: dict[str, dict[str, Any]] = {}
+    monkeypatch.setattr(leaderboard, "load_collection", lambda scale: _collection())
+    monkeypatch.setattr(
+        models,
+        "load_bi_encoder",
+        lambda *args, **kwargs: calls.setdefault("bi-encoder", kwargs) and "bi",
+    )
+    monkeypatch.setattr(
+        models,
+        "load_cross_encoder_for_scale",
+        lambda *args, **kwargs: calls.setdefault("cross-encoder", kwargs) and "ce",
+    )
+    seen: list[tuple[Any, Any]] = []
+
+    def fake_run(collection: Any, split: str, bi: Any, ce: Any, **kwargs: Any) -> list:
+        seen.append((bi, ce))
+        return []
+
+    def fake_tune(collection: Any, bi: Any, ce: Any, **kwargs: Any) -> tuple[dict, None]:
+        assert kwargs["split"] == "dev"
+        return {"bi-encoder": 0.3}, None
+
+    monkeypatch.setattr(leaderboard, "run_leaderboard", fake_run)
+    monkeypatch.setattr(leaderboard, "tune_weights", fake_tune)
+    monkeypatch.setattr(leaderboard, "to_records", lambda *args: [])
+    assert leaderboard.main(["--split", "test", "--scale", "small", "--json"]) == 0
+    assert calls["bi-encoder"]["fast"] is False
+    assert calls["cross-encoder"]["fast"] is False
+    assert seen == [("bi", "ce")]
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def _dev_collection() -> Collection:
+    """The test collection with its test queries moved to dev (tuning refuses the test split)."""
+    collection = _collection()
+    queries = collection.queries.assign(split="dev")
+    return Collection("small", collection.documents, collection.chunks, queries, collection.qrels)
+
+
+def test_interpolated_systems_use_the_given_weights(
+    tiny_bi_encoder: Any, tiny_cross_encoder: Any, temp_cache: Path
+) -> None:
+    runs = leaderboard.run_leaderboard(
+        _collection(),
+        "test",
+        tiny_bi_encoder,
+        tiny_cross_encoder,
+        weights={"bi-encoder": 0.0},
+        show_progress=False,
+    )
+    by_name = {run.name: run for run in runs}
+    assert "hybrid + cross-encoder (interpolated)" not in by_name
+    blended = by_name["bi-encoder + cross-encoder (interpolated)"]
+    assert blended.weight == 0.0 and blended.reranks == "bi-encoder"
+    # weight 0 keeps the first stage's order: the same metrics as the bi-encoder alone
+    pd.testing.assert_frame_equal(blended.per_query, by_name["bi-encoder"].per_query)
+    records = leaderboard.to_records([by_name["bi-encoder"], blended], _collection(), "test")
+    assert {r["weight"] for r in records if "weight" in r} == {0.0}
+
+
+def test_tune_weights_picks_the_best_dev_weight(
+    tiny_bi_encoder: Any, tiny_cross_encoder: Any, temp_cache: Path
+) -> None:
+    weights, curve = leaderboard.tune_weights(
+        _dev_collection(), tiny_bi_encoder, tiny_cross_encoder, show_progress=False
+    )
+    assert set(weights) == {"bi-encoder", "hybrid"}
+    assert len(curve) == 2 * len(leaderboard.WEIGHT_GRID)
+    for first, group in curve.groupby("first_stage"):
+        best = group["ndcg@10"].max()
+        smallest_best = group.loc[group["ndcg@10"] == best, "weight"].min()
+        assert weights[first] == smallest_best
+
+
+def test_tune_weights_refuses_the_test_split(tiny_bi_encoder: Any, tiny_cross_encoder: Any) -> None:
+    with pytest.raises(ValueError, match="dev split"):
+        leaderboard.tune_weights(_collection(), tiny_bi_encoder, tiny_cross_encoder, split="test")

@@ -15,6 +15,7 @@ from rerank_lab.search import (
     Hit,
     best_chunk_per_document,
     hits_to_run,
+    interpolate,
     reciprocal_rank_fusion,
     rerank,
     semantic_search,
@@ -390,6 +391,44 @@ def test_rerank_rejects_bad_inputs() -> None:
     assert model.calls == []
 
 
+class OutOfMemoryAbove(FakeCrossEncoder):
+    """A cross-encoder on a GPU with little memory: a batch above ``limit`` pairs fails."""
+
+    def __init__(self, scores: dict[str, float], limit: int) -> None:
+        super().__init__(scores)
+        self.limit = limit
+
+    def predict(self, pairs: list[tuple[str, str]], **kwargs: Any) -> np.ndarray:
+        if kwargs["batch_size"] > self.limit:
+            self.calls.append((list(pairs), kwargs))
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return super().predict(pairs, **kwargs)
+
+
+def test_rerank_backs_off_on_out_of_memory(capsys: pytest.CaptureFixture[str]) -> None:
+    """A batch that does not fit is retried at half the size, and the learner is told."""
+    model = OutOfMemoryAbove({"alpha": -1.0, "beta": 3.0, "gamma": 0.5, "delta": 2.0}, limit=5)
+    reranked = rerank(model, "q", _ranking(0, 1, 2, 3), CORPUS, batch_size=32)  # type: ignore[arg-type]
+    assert _ids(reranked) == [1, 3, 2, 0]
+    assert [kwargs["batch_size"] for _, kwargs in model.calls] == [32, 16, 8, 4]
+    out = capsys.readouterr().out
+    assert "Out of GPU memory re-ranking at batch size 32; retrying with 16." in out
+
+
+def test_rerank_does_not_retry_other_errors() -> None:
+    """A real error in predict reaches the caller at once, without a back-off."""
+
+    class Broken(FakeCrossEncoder):
+        def predict(self, pairs: list[tuple[str, str]], **kwargs: Any) -> np.ndarray:
+            self.calls.append((list(pairs), kwargs))
+            raise RuntimeError("shape mismatch")
+
+    model = Broken({})
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        rerank(model, "q", _ranking(0, 1), CORPUS)  # type: ignore[arg-type]
+    assert len(model.calls) == 1
+
+
 def test_rerank_with_a_real_tiny_cross_encoder(tiny_cross_encoder: Any) -> None:
     """With a real CrossEncoder: logits by default, probabilities with Sigmoid, same order."""
     corpus = [
@@ -447,3 +486,47 @@ def test_best_chunk_per_document_keeps_rank_order() -> None:
 
 def _hit(corpus_id: int, score: float) -> dict:
     return {"corpus_id": corpus_id, "score": score}
+
+
+def test_interpolate_hand_computed() -> None:
+    first: list[Hit] = [
+        {"corpus_id": 4, "score": 0.9},
+        {"corpus_id": 7, "score": 0.7},
+        {"corpus_id": 2, "score": 0.5},
+    ]
+    reranked: list[Hit] = [
+        {"corpus_id": 2, "score": 3.0},
+        {"corpus_id": 7, "score": 1.0},
+        {"corpus_id": 4, "score": -1.0},
+    ]
+    # scaled first: 4 -> 1, 7 -> 0.5, 2 -> 0; scaled re-ranker: 2 -> 1, 7 -> 0.5, 4 -> 0
+    blended = interpolate(first, reranked, 0.25)
+    assert _ids(blended) == [4, 7, 2]
+    assert [hit["score"] for hit in blended] == pytest.approx([0.75, 0.5, 0.25])
+
+
+def test_interpolate_ends_are_the_two_orders() -> None:
+    first: list[Hit] = [{"corpus_id": i, "score": 1.0 - i / 10} for i in range(5)]
+    reranked: list[Hit] = [{"corpus_id": i, "score": float(i * i)} for i in (4, 3, 2, 1, 0)]
+    assert _ids(interpolate(first, reranked, 0.0)) == [0, 1, 2, 3, 4]
+    assert _ids(interpolate(first, reranked, 1.0)) == [4, 3, 2, 1, 0]
+
+
+def test_interpolate_constant_scores_do_not_divide_by_zero() -> None:
+    first: list[Hit] = [{"corpus_id": 1, "score": 0.5}, {"corpus_id": 0, "score": 0.5}]
+    reranked: list[Hit] = [{"corpus_id": 0, "score": 2.0}, {"corpus_id": 1, "score": 1.0}]
+    assert _ids(interpolate(first, reranked, 0.5)) == [0, 1]
+
+
+@pytest.mark.parametrize("weight", [-0.1, 1.5, True, "0.5", float("nan")])
+def test_interpolate_rejects_bad_weights(weight: Any) -> None:
+    hits: list[Hit] = [{"corpus_id": 0, "score": 1.0}]
+    with pytest.raises(ValueError, match="weight"):
+        interpolate(hits, hits, weight)
+
+
+def test_interpolate_needs_the_same_documents() -> None:
+    first: list[Hit] = [{"corpus_id": 0, "score": 1.0}, {"corpus_id": 1, "score": 0.5}]
+    reranked: list[Hit] = [{"corpus_id": 0, "score": 1.0}, {"corpus_id": 2, "score": 0.5}]
+    with pytest.raises(ValueError, match="same documents"):
+        interpolate(first, reranked, 0.5)

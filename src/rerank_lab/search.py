@@ -185,6 +185,7 @@ def rerank(
     ``activation_fn`` is explicit because it changes what the scores mean: ``None`` keeps the
     model's own (MS MARCO cross-encoders output logits); ``torch.nn.Sigmoid()`` gives
     probabilities. The order is the same either way. ``top_k`` keeps only the best ones.
+    On a GPU that runs out of memory the batch size is halved and the scoring retried.
     """
     if not isinstance(query, str):
         raise TypeError(f"query must be a str, got {type(query).__name__}.")
@@ -197,16 +198,58 @@ def rerank(
     bad = [h["corpus_id"] for h in hits if not 0 <= h["corpus_id"] < len(corpus)]
     if bad:
         raise ValueError(f"Hits point outside the corpus of {len(corpus)} texts: {bad[:5]}.")
+    from rerank_lab.device import with_oom_backoff
+
     pairs = [(query, corpus[h["corpus_id"]]) for h in hits]
     kwargs = {"activation_fn": activation_fn} if activation_fn is not None else {}
-    scores = cross_encoder.predict(
-        pairs, batch_size=batch_size, show_progress_bar=False, convert_to_numpy=True, **kwargs
-    )
+
+    def score(size: int) -> np.ndarray:
+        return cross_encoder.predict(
+            pairs, batch_size=size, show_progress_bar=False, convert_to_numpy=True, **kwargs
+        )
+
+    def report(old: int, new: int) -> None:
+        print(f"Out of GPU memory re-ranking at batch size {old}; retrying with {new}.")
+
+    scores = with_oom_backoff(score, batch_size, on_backoff=report)
     order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), hits[i]["corpus_id"]))
     reranked: list[Hit] = [
         {"corpus_id": hits[i]["corpus_id"], "score": float(scores[i])} for i in order
     ]
     return reranked[:top_k] if top_k is not None else reranked
+
+
+def interpolate(first_stage: Sequence[Hit], reranked: Sequence[Hit], weight: float) -> list[Hit]:
+    """Blend a re-ranker's scores with the first stage's, for the same documents of one query.
+
+    A cross-encoder sees each pair alone and can throw away what the first stage knew (a
+    domain-tuned bi-encoder's similarity, BM25's exact matches). Interpolation keeps both:
+    each list's scores are min-max scaled to [0, 1] within the query (cosines, BM25 scores,
+    RRF scores and logits live on different scales) and combined as
+    ``weight * reranker + (1 - weight) * first_stage``. ``weight=1`` is the re-ranker's order,
+    ``weight=0`` the first stage's. Choose the weight on a dev split, never on the test split.
+    Ties keep the lower corpus id first.
+    """
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise ValueError(f"weight must be a number from 0 to 1, got {weight!r}.")
+    first_ids = {hit["corpus_id"] for hit in first_stage}
+    reranked_ids = {hit["corpus_id"] for hit in reranked}
+    if first_ids != reranked_ids or len(first_ids) != len(first_stage):
+        raise ValueError(
+            "interpolate needs the same documents, each once, in both lists: pass the first "
+            "stage's hits that were re-ranked (e.g. the top 25) and the re-ranker's output."
+        )
+
+    def scaled(hits: Sequence[Hit]) -> dict[int, float]:
+        scores = np.array([hit["score"] for hit in hits], dtype=np.float64)
+        spread = scores.max() - scores.min() if len(scores) else 0.0
+        values = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+        return {hit["corpus_id"]: float(v) for hit, v in zip(hits, values, strict=True)}
+
+    first, second = scaled(first_stage), scaled(reranked)
+    blended = {doc: weight * second[doc] + (1 - weight) * first[doc] for doc in first}
+    order = sorted(blended.items(), key=lambda item: (-item[1], item[0]))
+    return [{"corpus_id": doc, "score": score} for doc, score in order]
 
 
 def best_chunk_per_document(hits: Sequence[Hit], doc_ids: Sequence[Hashable]) -> list[Hit]:
