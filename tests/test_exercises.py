@@ -51,7 +51,7 @@ def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_every_exercise_is_registered_with_a_title_and_a_question() -> None:
-    assert list(EXERCISES) == IDS
+    assert [exercise_id for exercise_id in EXERCISES if exercise_id < "03"] == IDS  # 03+: own file
     for exercise_id, exercise in EXERCISES.items():
         assert exercise.id == exercise_id
         assert callable(exercise)

@@ -128,6 +128,7 @@ def test_the_command_line_uses_plain_torch_models(
     assert leaderboard.main(["--split", "test", "--scale", "small", "--json"]) == 0
     assert calls["bi-encoder"]["fast"] is False
     assert calls["cross-encoder"]["fast"] is False
+    assert calls["bi-encoder"]["quiet"] is True and calls["cross-encoder"]["quiet"] is True
     assert seen == [("bi", "ce")]
     assert capsys.readouterr().out.strip() == "[]"
 
@@ -177,3 +178,23 @@ def test_tune_weights_picks_the_best_dev_weight(
 def test_tune_weights_refuses_the_test_split(tiny_bi_encoder: Any, tiny_cross_encoder: Any) -> None:
     with pytest.raises(ValueError, match="dev split"):
         leaderboard.tune_weights(_collection(), tiny_bi_encoder, tiny_cross_encoder, split="test")
+
+
+def test_the_command_line_fast_option_lets_the_loader_choose(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rerank_lab import models
+
+    calls: dict[str, dict[str, Any]] = {}
+    monkeypatch.setattr(leaderboard, "load_collection", lambda scale: _collection())
+    monkeypatch.setattr(
+        models, "load_bi_encoder", lambda *a, **kw: calls.setdefault("bi", kw) and "bi"
+    )
+    monkeypatch.setattr(
+        models, "load_cross_encoder_for_scale", lambda *a, **kw: calls.setdefault("ce", kw) and "ce"
+    )
+    monkeypatch.setattr(leaderboard, "tune_weights", lambda *a, **kw: ({}, None))
+    monkeypatch.setattr(leaderboard, "run_leaderboard", lambda *a, **kw: [])
+    monkeypatch.setattr(leaderboard, "to_records", lambda *args: [])
+    assert leaderboard.main(["--split", "test", "--json", "--fast"]) == 0
+    assert calls["bi"]["fast"] is None and calls["ce"]["fast"] is None

@@ -14,7 +14,8 @@ Each re-ranked system also reports ``delta_ndcg@10``: its nDCG@10 minus that of 
 it re-ranks, with a paired-bootstrap 95% interval over queries. ``ms_per_query`` counts what a
 query costs once the corpus is indexed (query encoding, search, fusion, re-ranking); encoding the
 corpus is a one-off cost and cached. The command line runs both models on plain torch (fp32 on a
-CPU, fp16 on CUDA), never on the int8 ONNX fast path, so its numbers are the reference ones.
+CPU, fp16 on CUDA), never on the int8 ONNX fast path, so its numbers are the reference ones;
+``--fast`` runs them as the notebooks do (int8 ONNX on a CPU) and reproduces notebook 04.
 
 Each re-ranked system comes twice: the cross-encoder's order alone, and its scores
 *interpolated* with the first stage's (``search.interpolate``, ``(interpolated)`` in the name):
@@ -314,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("dev", "test"), required=True)
     parser.add_argument("--scale", choices=("small", "full"), default=None)
     parser.add_argument("--json", action="store_true", help="print one JSON list of records")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="run the models as the notebooks do (int8 ONNX on a CPU) instead of plain torch",
+    )
     args = parser.parse_args(argv)
 
     from rerank_lab import models
@@ -322,8 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     # Reference numbers: plain torch (fp32 on CPU), as the README's table and the reranker's dev
     # evaluation were made, never the int8 ONNX twins a CPU would pick by itself (their scores
     # differ a little; ``python -m rerank_lab.bench`` measures by how much).
-    bi_encoder = models.load_bi_encoder("bi-encoder", fast=False)
-    cross_encoder = models.load_cross_encoder_for_scale(collection.scale, fast=False)
+    # --json prints nothing but the JSON: the loaders' reports go only to the table's readers.
+    # --fast reproduces the notebooks, which take the fast path a CPU picks by itself.
+    fast = None if args.fast else False
+    bi_encoder = models.load_bi_encoder("bi-encoder", fast=fast, quiet=args.json)
+    cross_encoder = models.load_cross_encoder_for_scale(
+        collection.scale, fast=fast, quiet=args.json
+    )
     weights, _ = tune_weights(
         collection, bi_encoder, cross_encoder, split="dev", show_progress=not args.json
     )

@@ -1,0 +1,447 @@
+"""The checkers of notebooks 03 and 04: right answers pass, usual mistakes get their hint.
+
+As in test_exercises.py, checkers draw fresh random inputs on every call, so every answer is
+checked several times: a hint must be the specific one on every draw, not on a lucky one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rerank_lab.exercises import EXERCISES, ExerciseError, check
+
+DRAWS = 5
+NEW_IDS = ["03.1", "03.2", "03.3", "03.4", "03.5", "04.1", "04.2", "04.3", "04.4", "04.5"]
+
+
+def rejected(exercise_id: str, answer: Any, *fragments: str) -> None:
+    for _ in range(DRAWS):
+        with pytest.raises(ExerciseError) as caught:
+            check(exercise_id, answer)
+        message = str(caught.value)
+        assert message.startswith(f"✗ {exercise_id}"), message
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in hint: {message}"
+
+
+def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(DRAWS):
+        assert check(exercise_id, answer) is True
+    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
+
+
+def test_the_new_exercises_are_registered_in_notebook_order() -> None:
+    ids = list(EXERCISES)
+    assert ids[-len(NEW_IDS) :] == NEW_IDS
+    assert ids == sorted(ids)
+    for exercise_id in NEW_IDS:
+        assert EXERCISES[exercise_id].title.strip() and EXERCISES[exercise_id].question.strip()
+
+
+@pytest.mark.parametrize("exercise_id", NEW_IDS)
+@pytest.mark.parametrize("placeholder", [..., None])
+def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
+    rejected(exercise_id, placeholder, "no answer yet")
+
+
+FUNCTION_IDS = ["03.1", "03.2", "03.3", "03.4", "04.1", "04.2", "04.4"]
+
+
+@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
+def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
+    def stub(*args: Any) -> None: ...
+
+    def raises(*args: Any) -> None:
+        raise NotImplementedError
+
+    def dots(*args: Any) -> Any:
+        return ...
+
+    rejected(exercise_id, stub, "returned None")
+    rejected(exercise_id, raises, "not written yet")
+    rejected(exercise_id, dots, "still returns `...`")
+    rejected(exercise_id, 0.5, "pass your function")
+
+
+# --- 03.1 mean recall@k -----------------------------------------------------------------------
+
+
+def mean_recall(run: dict, qrels: dict, k: int) -> float:
+    values = []
+    for query, ranked in run.items():
+        relevant = {doc for doc, grade in qrels[query].items() if grade > 0}
+        values.append(len(relevant & set(ranked[:k])) / len(relevant))
+    return float(np.mean(values))
+
+
+def mean_recall_pandas(run: dict, qrels: dict, k: int) -> Any:
+    import rerank_lab.metrics as metrics
+
+    return metrics.evaluate(run, qrels, ks=(k,))[f"recall@{k}"].mean()
+
+
+def test_mean_recall_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("03.1", mean_recall, capsys)
+    accepted("03.1", mean_recall_pandas, capsys)
+
+
+def _recall_variant(
+    *, denominator: str = "relevant", zero: bool = False, cut: bool = True, per_query=False
+) -> Callable:
+    def answer(run: dict, qrels: dict, k: int) -> Any:
+        values = {}
+        for query, ranked in run.items():
+            relevant = {doc for doc, grade in qrels[query].items() if grade > 0 or zero}
+            top = ranked[:k] if cut else ranked
+            hits = len(relevant & set(top))
+            values[query] = {
+                "relevant": hits / len(relevant),
+                "k": hits / k,
+                "capped": hits / min(k, len(relevant)),
+                "any": float(hits > 0),
+            }[denominator]
+        return values if per_query else float(np.mean(list(values.values())))
+
+    return answer
+
+
+def micro_recall(run: dict, qrels: dict, k: int) -> float:
+    hits = total = 0
+    for query, ranked in run.items():
+        relevant = {doc for doc, grade in qrels[query].items() if grade > 0}
+        hits += len(relevant & set(ranked[:k]))
+        total += len(relevant)
+    return hits / total
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (_recall_variant(denominator="k"), "precision@k"),
+        (_recall_variant(denominator="capped"), "min(k, relevant documents)"),
+        (_recall_variant(zero=True), "grade 0"),
+        (_recall_variant(cut=False), "only the top k"),
+        (_recall_variant(denominator="any"), "accuracy@k"),
+        (micro_recall, "then take the mean"),
+        (_recall_variant(per_query=True), "return one number"),
+        (lambda run, qrels, k: 0.5, "Work one query by hand"),
+    ],
+)
+def test_mean_recall_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("03.1", answer, fragment)
+
+
+# --- 03.2 documents from chunks ----------------------------------------------------------------
+
+
+def test_top_documents_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("03.2", lambda chunk_docs, n: list(dict.fromkeys(chunk_docs))[:n], capsys)
+
+    def loop(chunk_docs: list[str], n: int) -> list[str]:
+        seen: list[str] = []
+        for doc in chunk_docs:
+            if doc not in seen:
+                seen.append(doc)
+            if len(seen) == n:
+                break
+        return seen
+
+    accepted("03.2", loop, capsys)
+    accepted("03.2", lambda chunk_docs, n: tuple(pd.unique(pd.Series(chunk_docs)))[:n], capsys)
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda docs, n: list(dict.fromkeys(docs[:n])), "first n *chunks*"),
+        (lambda docs, n: docs[:n], "repeats documents"),
+        (lambda docs, n: sorted(dict.fromkeys(docs))[:n], "wrong order"),
+        (lambda docs, n: sorted(list(dict.fromkeys(docs))[:n]), "wrong order"),
+        (lambda docs, n: list(dict.fromkeys(reversed(docs)))[::-1][:n], "*last* (worst) chunk"),
+        (lambda docs, n: "".join(docs[:n]), "not one string"),
+        (lambda docs, n: [(d, 1.0) for d in dict.fromkeys(docs)][:n], "pairs"),
+    ],
+)
+def test_top_documents_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("03.2", answer, fragment)
+
+
+# --- 03.3 rank movements -----------------------------------------------------------------------
+
+
+def test_rank_movements_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("03.3", lambda b, a: {doc: b.index(doc) - a.index(doc) for doc in b}, capsys)
+    accepted(
+        "03.3",
+        lambda b, a: pd.Series(range(len(b)), index=b) - pd.Series(range(len(a)), index=a),
+        capsys,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda b, a: {doc: a.index(doc) - b.index(doc) for doc in b}, "signs are reversed"),
+        (lambda b, a: {doc: a.index(doc) + 1 for doc in b}, "new ranks"),
+        (lambda b, a: {doc: a.index(doc) for doc in b}, "new ranks"),
+        (lambda b, a: [b.index(doc) - a.index(doc) for doc in b], "return a dict"),
+        (lambda b, a: {i: b.index(d) - a.index(d) for i, d in enumerate(b)}, "keyed by document"),
+        (lambda b, a: {doc: abs(b.index(doc) - a.index(doc)) for doc in b}, "not the movements"),
+    ],
+)
+def test_rank_movements_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("03.3", answer, fragment)
+
+
+# --- 03.4 retrieve, then re-rank ---------------------------------------------------------------
+
+
+def retrieve_then_rerank(query, retrieve, score, depth, k):  # noqa: ANN001, ANN201
+    candidates = retrieve(query, depth)
+    scores = score(query, candidates)
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i])
+    return [candidates[i] for i in order[:k]]
+
+
+def retrieve_then_rerank_numpy(query, retrieve, score, depth, k):  # noqa: ANN001, ANN201
+    candidates = np.array(retrieve(query, depth))
+    return candidates[np.argsort(-np.asarray(score(query, list(candidates))))][:k]
+
+
+def test_retrieve_then_rerank_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("03.4", retrieve_then_rerank, capsys)
+    accepted("03.4", retrieve_then_rerank_numpy, capsys)
+
+
+def _whole_corpus(query, retrieve, score, depth, k):  # noqa: ANN001, ANN201
+    candidates = retrieve(query, 150)
+    scores = score(query, candidates)
+    ranked = [doc for _, doc in sorted(zip(scores, candidates, strict=True), reverse=True)]
+    return [doc for doc in ranked if doc in candidates[:depth]][:k]
+
+
+def _twice(query, retrieve, score, depth, k):  # noqa: ANN001, ANN201
+    candidates = retrieve(query, depth)
+    return sorted(
+        candidates, key=lambda doc: -score(query, [doc])[0] - 0 * len(score(query, [doc]))
+    )[:k]
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda q, r, s, depth, k: r(q, k), "first stage's order"),
+        (lambda q, r, s, depth, k: retrieve_then_rerank(q, r, s, depth, k)[::-1], "ascending"),
+        (
+            lambda q, r, s, depth, k: retrieve_then_rerank(q, r, s, k, k),
+            "only the first stage's top k",
+        ),
+        (lambda q, r, s, depth, k: retrieve_then_rerank(q, r, s, depth, depth), "return the k="),
+        (_whole_corpus, "grows with every pair"),
+        (_twice, "each once"),
+        (
+            lambda q, r, s, depth, k: [(d, 1.0) for d in retrieve_then_rerank(q, r, s, depth, k)],
+            "pairs",
+        ),
+        (lambda q, r, s, depth, k: s(q, r(q, depth))[:k], "document ids"),
+    ],
+)
+def test_retrieve_then_rerank_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("03.4", answer, fragment)
+
+
+# --- 03.5 and 04.3: statements -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exercise_id", "right", "wrong"),
+    [("03.5", "abcf", ["abc", "abcdf", "d", "e"]), ("04.3", "acd", ["ac", "acde", "b", "f"])],
+)
+def test_statement_exercises(
+    exercise_id: str, right: str, wrong: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted(exercise_id, right, capsys)
+    accepted(exercise_id, set(right.upper()), capsys)
+    for answer in wrong:
+        rejected(exercise_id, answer)
+    rejected(exercise_id, "az", "use only the letters")
+    rejected(exercise_id, 3, "answer with letters")
+
+
+def test_statement_hints_count_without_naming() -> None:
+    rejected("03.5", "abc", "you missed a true statement")
+    rejected("04.3", "acde", "one of your letters is a false statement")
+
+
+# --- 04.1 RRF ----------------------------------------------------------------------------------
+
+
+def rrf_scores(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            scores[doc] = scores.get(doc, 0.0) + 1 / (k + rank)
+    return scores
+
+
+def test_rrf_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("04.1", rrf_scores, capsys)
+    accepted("04.1", lambda rankings, k=60: pd.Series(rrf_scores(rankings, k)), capsys)
+
+
+def _rrf_from_zero(rankings: list[list[str]], k: int = 60) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking):
+            scores[doc] = scores.get(doc, 0.0) + 1 / (k + rank)
+    return scores
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (_rrf_from_zero, "ranks start at 0"),
+        (
+            lambda rankings, k=60: {
+                d: s for d, s in rrf_scores(rankings, k).items() if all(d in r for r in rankings)
+            },
+            "found by every ranking",
+        ),
+        (
+            lambda rankings, k=60: {
+                d: s / len(rankings) for d, s in rrf_scores(rankings, k).items()
+            },
+            "average the votes",
+        ),
+        (lambda rankings, k=60: rrf_scores(rankings, 0), "ignore the constant k"),
+        (
+            lambda rankings, k=60: sorted(rrf_scores(rankings, k), key=rrf_scores(rankings, k).get),
+            "return a dict",
+        ),
+        (lambda rankings, k=60: dict(list(rrf_scores(rankings, k).items())[:3]), "are missing"),
+        (
+            lambda rankings, k=60: {d: 1 / (k * r) for d, r in _first_ranks(rankings).items()},
+            "by hand",
+        ),
+    ],
+)
+def test_rrf_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("04.1", answer, fragment)
+
+
+def _first_ranks(rankings: list[list[str]]) -> dict[str, int]:
+    ranks: dict[str, int] = {}
+    for ranking in rankings:
+        for rank, doc in enumerate(ranking, start=1):
+            ranks.setdefault(doc, rank)
+    return ranks
+
+
+# --- 04.2 sign test ----------------------------------------------------------------------------
+
+
+def sign_test(baseline: pd.Series, system: pd.Series) -> float:
+    difference = system - baseline
+    wins, losses = int((difference > 0).sum()), int((difference < 0).sum())
+    n = wins + losses
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def sign_test_scipy(baseline: pd.Series, system: pd.Series) -> float:
+    from scipy.stats import binomtest
+
+    wins, losses = int((system > baseline).sum()), int((system < baseline).sum())
+    return binomtest(wins, wins + losses, 0.5).pvalue
+
+
+def test_sign_test_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("04.2", sign_test, capsys)
+    pytest.importorskip("scipy")
+    accepted("04.2", sign_test_scipy, capsys)
+
+
+def _sign_test_ties_as_losses(baseline: pd.Series, system: pd.Series) -> float:
+    wins = int((system > baseline).sum())
+    losses = len(system) - wins
+    tail = sum(math.comb(len(system), i) for i in range(min(wins, losses) + 1)) / 2 ** len(system)
+    return min(1.0, 2 * tail)
+
+
+def _sign_test_one_sided(baseline: pd.Series, system: pd.Series) -> float:
+    wins, losses = int((system > baseline).sum()), int((system < baseline).sum())
+    n = wins + losses
+    return sum(math.comb(n, i) for i in range(wins, n + 1)) / 2**n
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (_sign_test_ties_as_losses, "ties as losses"),
+        (_sign_test_one_sided, "one-sided"),
+        (lambda b, s: float((s > b).mean()), "not the sign test's p-value"),
+        (lambda b, s: float((s - b).sum()), "between 0 and 1"),
+        (lambda b, s: s - b, "single number"),
+    ],
+)
+def test_sign_test_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("04.2", answer, fragment)
+
+
+# --- 04.4 best under budget --------------------------------------------------------------------
+
+
+def best_under_budget(results: pd.DataFrame, budget_ms: float) -> str:
+    fits = results[results["ms_per_query"] <= budget_ms]
+    return fits.sort_values("ndcg@10").iloc[-1]["system"]
+
+
+def test_best_under_budget_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("04.4", best_under_budget, capsys)
+    accepted(
+        "04.4",
+        lambda r, b: r.query("ms_per_query <= @b").set_index("system")["ndcg@10"].idxmax(),
+        capsys,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda r, b: r.sort_values("ndcg@10").iloc[-1]["system"], "costs more than the budget"),
+        (
+            lambda r, b: r[r["ms_per_query"] < b].sort_values("ndcg@10").iloc[-1]["system"],
+            "includes equality",
+        ),
+        (lambda r, b: r.sort_values("ms_per_query").iloc[0]["system"], "cheapest system"),
+        (
+            lambda r, b: r[r["ms_per_query"] <= b].sort_values("ndcg@10").iloc[-1],
+            "return the system's name",
+        ),
+        (lambda r, b: int(r[r["ms_per_query"] <= b]["ndcg@10"].idxmax()), "row number"),
+        (lambda r, b: "colbert", "not one of the systems"),
+    ],
+)
+def test_best_under_budget_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("04.4", answer, fragment)
+
+
+# --- 04.5 milliseconds per query ---------------------------------------------------------------
+
+
+def test_ms_per_query(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("04.5", 258, capsys)
+    accepted("04.5", "258 ", capsys)
+    accepted("04.5", 8 + 50 / 200 * 1000, capsys)
+    rejected("04.5", 250, "re-ranking alone")
+    rejected("04.5", 0.258, "units")
+    rejected("04.5", 10_008, "speed")
+    rejected("04.5", 8, "add its time")
+    rejected("04.5", 100, "add the first stage's time")
+    rejected("04.5", "fast", "answer with a number")
