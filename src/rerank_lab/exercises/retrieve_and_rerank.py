@@ -321,6 +321,10 @@ def _check_retrieve_then_rerank(answer: Any) -> str:
         hidden = {
             doc: float(score) for doc, score in zip(corpus, rng.normal(size=150), strict=True)
         }
+        if hidden[corpus[0]] > hidden[corpus[1]]:
+            # The first stage's top k must be out of the cross-encoder's order, or "no re-ranking"
+            # and "re-ranking only the top k" would give the same answer and the same hint.
+            hidden[corpus[0]], hidden[corpus[1]] = hidden[corpus[1]], hidden[corpus[0]]
         asked: list[int] = []
         scored: list[str] = []
 
