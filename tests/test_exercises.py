@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from exercise_checks import accepted, rejected
 
 from rerank_lab import exercises
 from rerank_lab.exercises import EXERCISES, ExerciseError, check
@@ -23,28 +24,6 @@ from rerank_lab.exercises import EXERCISES, ExerciseError, check
 IDS = ["01.1", "01.2", "01.3", "01.4", "01.5", "01.6"]
 IDS += ["02.1", "02.2", "02.3", "02.4", "02.5", "02.6", "02.7"]
 FUNCTION_IDS = ["01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3"]
-DRAWS = 5  # how often each wrong answer is checked against fresh random inputs
-
-
-def rejected(
-    exercise_id: str, answer: Any, *fragments: str, forbidden: tuple[str, ...] = ()
-) -> None:
-    """Check ``answer`` DRAWS times; each must fail with a hint holding every fragment."""
-    for _ in range(DRAWS):
-        with pytest.raises(ExerciseError) as caught:
-            check(exercise_id, answer)
-        message = str(caught.value)
-        assert message.startswith(f"✗ {exercise_id}"), message
-        for fragment in fragments:
-            assert fragment in message, f"{fragment!r} not in hint: {message}"
-        for value in forbidden:
-            assert value not in message, f"the hint gives away {value!r}: {message}"
-
-
-def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    for _ in range(DRAWS):
-        assert check(exercise_id, answer) is True
-    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
 
 
 # --- The registry and the shared behaviour ------------------------------------------------------

@@ -13,27 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from exercise_checks import accepted, rejected
 
-from rerank_lab.exercises import EXERCISES, ExerciseError, check
+from rerank_lab.exercises import EXERCISES
 
-DRAWS = 5
 NEW_IDS = ["03.1", "03.2", "03.3", "03.4", "03.5", "04.1", "04.2", "04.3", "04.4", "04.5"]
-
-
-def rejected(exercise_id: str, answer: Any, *fragments: str) -> None:
-    for _ in range(DRAWS):
-        with pytest.raises(ExerciseError) as caught:
-            check(exercise_id, answer)
-        message = str(caught.value)
-        assert message.startswith(f"✗ {exercise_id}"), message
-        for fragment in fragments:
-            assert fragment in message, f"{fragment!r} not in hint: {message}"
-
-
-def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    for _ in range(DRAWS):
-        assert check(exercise_id, answer) is True
-    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:

@@ -1,0 +1,37 @@
+"""Shared assertions of the exercise tests: every answer checked on several fresh random draws.
+
+Checkers draw new random inputs on every call, so a hint must be the specific one on every draw,
+not on a lucky one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rerank_lab.exercises import ExerciseError, check
+
+DRAWS = 5  # how often each answer is checked against fresh random inputs
+
+
+def rejected(
+    exercise_id: str, answer: Any, *fragments: str, forbidden: tuple[str, ...] = ()
+) -> None:
+    """Check ``answer`` DRAWS times; each must fail with a hint holding every fragment."""
+    for _ in range(DRAWS):
+        with pytest.raises(ExerciseError) as caught:
+            check(exercise_id, answer)
+        message = str(caught.value)
+        assert message.startswith(f"✗ {exercise_id}"), message
+        for fragment in fragments:
+            assert fragment in message, f"{fragment!r} not in hint: {message}"
+        for value in forbidden:
+            assert value not in message, f"the hint gives away {value!r}: {message}"
+
+
+def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Check ``answer`` DRAWS times; each must pass and print the confirmation."""
+    for _ in range(DRAWS):
+        assert check(exercise_id, answer) is True
+    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
