@@ -89,8 +89,8 @@ def test_setup_rejects_a_bad_device_and_scale(monkeypatch: pytest.MonkeyPatch) -
 
 def test_cache_path_is_shown_relative_to_the_checkout() -> None:
     """Paths inside the checkout print relative, so committed outputs hold no machine paths."""
-    assert notebook._shown_path(settings.REPO_ROOT / "data" / "cache") == "data/cache"
-    assert notebook._shown_path(Path("/elsewhere/cache")) == "/elsewhere/cache"
+    assert settings.shown_path(settings.REPO_ROOT / "data" / "cache") == "data/cache"
+    assert settings.shown_path(Path("/elsewhere/cache")) == "/elsewhere/cache"
 
 
 def test_missing_packages_are_reported_not_fatal() -> None:

@@ -11,13 +11,12 @@ import platform
 import random
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 import numpy as np
 
 from rerank_lab import world
 from rerank_lab.device import describe_device, pick_device
-from rerank_lab.settings import REPO_ROOT, Scale, cache_dir, scale
+from rerank_lab.settings import Scale, cache_dir, scale, shown_path
 
 REPORTED_PACKAGES = ("rerank-lab", "torch", "sentence-transformers", "transformers", "datasets")
 
@@ -43,14 +42,6 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def _shown_path(path: Path) -> str:
-    """Paths relative to the course checkout, so outputs hold no machine's absolute paths."""
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
-
-
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch so that sampled examples and training runs repeat."""
     import torch
@@ -69,5 +60,5 @@ def setup(seed: int = 42, *, device: str | None = None) -> Setup:
     print(f"world:  {chosen.world}")
     print(f"device: {describe_device(chosen.device)}")
     print(f"scale:  {chosen.scale} (set RERANK_LAB_SCALE=small or full to change)")
-    print(f"cache:  {_shown_path(cache_dir())}")
+    print(f"cache:  {shown_path(cache_dir())}")
     return chosen

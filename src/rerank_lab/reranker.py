@@ -58,7 +58,7 @@ import numpy as np
 
 from rerank_lab import pubmed
 from rerank_lab.collection import FAMILIES, Collection, load_collection
-from rerank_lab.settings import cache_dir, data_dir
+from rerank_lab.settings import cache_dir, data_dir, shown_path
 
 if TYPE_CHECKING:
     import datasets
@@ -933,7 +933,10 @@ def train_reranker(
     started = time.perf_counter()
 
     if resume and model_problem(output) is None and not _last_checkpoint(checkpoints):
-        _log(None, f"{output} already holds a trained model; pass resume=False to retrain.")
+        _log(
+            None,
+            f"{shown_path(output)} already holds a trained model; pass resume=False to retrain.",
+        )
         return output
     if not resume:
         shutil.rmtree(checkpoints, ignore_errors=True)
@@ -941,7 +944,11 @@ def train_reranker(
             if name:
                 (output / name).unlink(missing_ok=True)
     output.mkdir(parents=True, exist_ok=True)
-    _log(log_file, f"training the {scale} reranker into {output} (loss {recipe.loss}, seed {seed})")
+    _log(
+        log_file,
+        f"training the {scale} reranker into {shown_path(output)} "
+        f"(loss {recipe.loss}, seed {seed})",
+    )
 
     set_seed(seed)
     collection = collection or load_collection(recipe.collection_scale)
@@ -1164,7 +1171,7 @@ def _fit(run: _Run) -> Path:
     problem = model_problem(output)
     if problem:
         raise RuntimeError(f"The saved model in {output} does not check out: {problem}")
-    _log(log_file, f"saved the fp16 model and its training card in {output}")
+    _log(log_file, f"saved the fp16 model and its training card in {shown_path(output)}")
     return output
 
 

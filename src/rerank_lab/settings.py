@@ -27,6 +27,15 @@ def _in_checkout() -> bool:
     return (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir()
 
 
+def shown_path(path: Path) -> str:
+    """A path relative to the course checkout where it lies inside it, so that logs, training
+    cards and notebook outputs hold no machine's absolute paths; other paths unchanged."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def data_dir() -> Path:
     """The shipped ``data/`` folder (labelled queries, notes on sources, the course models)."""
     if _in_checkout():
