@@ -19,6 +19,7 @@ from rerank_lab.exercises.core import (
     _close,
     _describe,
     _require_function,
+    _statements_question,
     exercise,
 )
 
@@ -228,10 +229,11 @@ _BOOTSTRAP_STATEMENTS = {
 @exercise(
     "04.3",
     title="Reading a bootstrap interval",
-    question="Re-ranking changes mean nDCG@10 on the test queries by +0.04, with a 95% "
-    "paired-bootstrap interval of [-0.01, +0.09]. Which statements are true? Answer with all "
-    'the true letters, e.g. "ab" or {"a", "b"}.\n'
-    + "\n".join(f"  {letter}) {text}" for letter, text in _BOOTSTRAP_STATEMENTS.items()),
+    question=_statements_question(
+        "Re-ranking changes mean nDCG@10 on the test queries by +0.04, with a 95% "
+        "paired-bootstrap interval of [-0.01, +0.09]. Which statements are true?",
+        _BOOTSTRAP_STATEMENTS,
+    ),
 )
 def _check_bootstrap_statements(answer: Any) -> str:
     return _check_true_statements(

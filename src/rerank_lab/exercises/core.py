@@ -239,6 +239,15 @@ def _letters(answer: Any, valid: Sequence[str]) -> list[str]:
     return letters
 
 
+def _statements_question(
+    intro: str, statements: Mapping[str, str], *, letters: str = "the true letters"
+) -> str:
+    """The text of a "which are true?" question: the intro, how to answer, then one line per
+    lettered statement, worded the same way in every notebook."""
+    listing = "\n".join(f"  {letter}) {text}" for letter, text in statements.items())
+    return f'{intro} Answer with all {letters}, e.g. "ab" or {{"a", "b"}}.\n{listing}'
+
+
 def _check_true_statements(
     answer: Any,
     statements: Mapping[str, str],

@@ -20,6 +20,7 @@ from rerank_lab.exercises.core import (
     _describe,
     _letters,
     _require_function,
+    _statements_question,
     _to_numpy,
     exercise,
 )
@@ -464,9 +465,7 @@ _ENCODER_STATEMENTS = {
 @exercise(
     "02.6",
     title="Bi-encoder or cross-encoder?",
-    question="Which of these statements are true? Answer with all the true letters, e.g. "
-    '"ab" or {"a", "b"}.\n'
-    + "\n".join(f"  {letter}) {text}" for letter, text in _ENCODER_STATEMENTS.items()),
+    question=_statements_question("Which of these statements are true?", _ENCODER_STATEMENTS),
 )
 def _check_encoder_statements(answer: Any) -> str:
     return _check_true_statements(
@@ -496,9 +495,11 @@ _IMPROVEMENT_STATEMENTS = {
 @exercise(
     "02.7",
     title="Improving a bi-encoder",
-    question="Which of these improve a bi-encoder's retrieval? Answer with all the letters that "
-    'do, e.g. "ab" or {"a", "b"}.\n'
-    + "\n".join(f"  {letter}) {text}" for letter, text in _IMPROVEMENT_STATEMENTS.items()),
+    question=_statements_question(
+        "Which of these improve a bi-encoder's retrieval?",
+        _IMPROVEMENT_STATEMENTS,
+        letters="the letters that do",
+    ),
 )
 def _check_improvements(answer: Any) -> str:
     return _check_true_statements(

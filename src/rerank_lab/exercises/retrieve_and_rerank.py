@@ -16,6 +16,7 @@ from rerank_lab.exercises.core import (
     _close,
     _describe,
     _require_function,
+    _statements_question,
     exercise,
 )
 
@@ -407,9 +408,7 @@ _DEPTH_STATEMENTS = {
 @exercise(
     "03.5",
     title="How deep to re-rank?",
-    question="Which of these statements are true? Answer with all the true letters, e.g. "
-    '"ab" or {"a", "b"}.\n'
-    + "\n".join(f"  {letter}) {text}" for letter, text in _DEPTH_STATEMENTS.items()),
+    question=_statements_question("Which of these statements are true?", _DEPTH_STATEMENTS),
 )
 def _check_depth_statements(answer: Any) -> str:
     return _check_true_statements(
