@@ -37,3 +37,18 @@ def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path: Path) -> None:
         write_atomically(target, broken)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["entry.bin"]
+
+
+def test_checksum_matches_hashlib_and_notices_a_changed_file(tmp_path: Path) -> None:
+    import hashlib
+
+    from rerank_lab.files import checksum
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"weights" * 1000)
+    assert checksum(path) == hashlib.blake2b(b"weights" * 1000, digest_size=16).hexdigest()
+    assert checksum(path, "sha256") == hashlib.sha256(b"weights" * 1000).hexdigest()
+    path.write_bytes(b"damaged")  # a new size (and mtime): the remembered digest is not reused
+    assert checksum(path) == hashlib.blake2b(b"damaged", digest_size=16).hexdigest()
+    with pytest.raises(ValueError, match="must be 'blake2b' or 'sha256'"):
+        checksum(path, "md5")

@@ -137,7 +137,7 @@ def onnx_digests(model: Any) -> list[tuple[str, str]]:
         return []  # nothing can run on onnxruntime before optimum's support is imported
     from optimum.onnxruntime import ORTModel
 
-    from rerank_lab.fast_encode import file_digest
+    from rerank_lab.files import checksum
 
     # An ORTModel is no torch module: it sits in a plain attribute (e.g. Transformer.model).
     runners = [
@@ -153,7 +153,7 @@ def onnx_digests(model: Any) -> list[tuple[str, str]]:
         if remembered is None or remembered[0] != session:
             path = Path(runner.path)
             files = [path, *sorted(path.parent.glob(f"{glob.escape(path.name)}_data*"))]
-            remembered = (session, [(file.name, file_digest(file)) for file in files])
+            remembered = (session, [(file.name, checksum(file)) for file in files])
             _ONNX_DIGESTS[runner] = remembered
         digests.extend(remembered[1])
     return digests

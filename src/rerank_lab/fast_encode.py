@@ -58,7 +58,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rerank_lab.files import write_atomically
+from rerank_lab.files import checksum, write_atomically
 from rerank_lab.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -75,7 +75,6 @@ __all__ = [
     "cpu_flags",
     "fast_folder",
     "load_class",
-    "file_digest",
     "onnx_available",
     "quantization_config",
     "to_fast",
@@ -206,27 +205,6 @@ def backend_of(model: Any) -> str:
 
 # --- the folder -----------------------------------------------------------------------------------
 
-_DIGESTS: dict[str, tuple[tuple[int, int, int], str]] = {}
-
-
-def file_digest(path: Path | str) -> str:
-    """blake2b (16 bytes, hex) of a file's bytes, remembered while its inode, size and mtime hold.
-
-    An int8 MiniLM is 23 MB: hashing it takes a few hundredths of a second, once per process.
-    """
-    path = Path(path)
-    stat = path.stat()
-    identity = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
-    remembered = _DIGESTS.get(str(path))
-    if remembered is not None and remembered[0] == identity:
-        return remembered[1]
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    _DIGESTS[str(path)] = (identity, digest.hexdigest())
-    return digest.hexdigest()
-
 
 def _kind(model: Any) -> str:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -287,7 +265,7 @@ def _problems(folder: Path, key: str) -> tuple[list[str], dict[str, Any]]:
             )
             if not ok
         ]
-        if not problems and file_digest(onnx_file) != manifest["blake2b"]:
+        if not problems and checksum(onnx_file) != manifest["blake2b"]:
             problems.append("checksum")
     except (OSError, ValueError, KeyError, TypeError) as error:
         return [f"unreadable manifest ({type(error).__name__})"], {}
@@ -352,7 +330,7 @@ def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
             "source": source,
             "onnx_file": onnx_file.as_posix(),
             "bytes": (staging / onnx_file).stat().st_size,
-            "blake2b": file_digest(staging / onnx_file),
+            "blake2b": checksum(staging / onnx_file),
             "build_seconds": round(time.perf_counter() - started, 1),
             "versions": _versions(),
             "sentence_transformers": sentence_transformers.__version__,
