@@ -23,6 +23,7 @@ _SUBMODULES = (
     "collection",
     "leaderboard",
     "reranker",
+    "specter",
     "encode",
     "fast_encode",
     "search",

@@ -14,8 +14,9 @@ How it is built:
   the valid ones).
 * **One module per notebook**: :mod:`~rerank_lab.exercises.bi_encoders` (01),
   :mod:`~rerank_lab.exercises.cross_encoders` (02),
-  :mod:`~rerank_lab.exercises.retrieve_and_rerank` (03) and
-  :mod:`~rerank_lab.exercises.comparing_models` (04). Importing this package registers them
+  :mod:`~rerank_lab.exercises.retrieve_and_rerank` (03),
+  :mod:`~rerank_lab.exercises.comparing_models` (04) and
+  :mod:`~rerank_lab.exercises.specter2` (05). Importing this package registers them
   all, in the order of the notebooks.
 * **Behaviour, not values.** Checkers of functions call the learner's function on fresh random
   inputs (a new random generator each time, never the global seed the notebooks set) and
@@ -43,7 +44,13 @@ from rerank_lab.exercises.cross_encoders import _minilm_tokenizer  # noqa: F401 
 
 #: The checkers' modules, one per notebook, in the order of the notebooks: importing a module
 #: registers its exercises, so this order is the order of EXERCISES.
-NOTEBOOK_MODULES = ("bi_encoders", "cross_encoders", "retrieve_and_rerank", "comparing_models")
+NOTEBOOK_MODULES = (
+    "bi_encoders",
+    "cross_encoders",
+    "retrieve_and_rerank",
+    "comparing_models",
+    "specter2",
+)
 for _module in NOTEBOOK_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 

@@ -1,0 +1,401 @@
+"""Checkers of notebook 05 (SPECTER2 and adapters): the input string, counting trainable
+parameters, the size of a bottleneck adapter, a leak-free evaluation split, related-paper
+search without the paper itself, and what adapters can and cannot do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rerank_lab.exercises.core import (
+    ExerciseError,
+    _as_float,
+    _as_int_list,
+    _call,
+    _check_true_statements,
+    _describe,
+    _require_function,
+    _statements_question,
+    exercise,
+)
+
+_WORDS = (
+    "protein folding kinase tumour cohort gene expression sepsis neural network mouse model "
+    "randomised trial microbiome dementia asthma vaccine retina obesity ligand imaging "
+    "biomarker insulin chromatin fibrosis antibody stroke lung cortex enzyme"
+).split()
+
+
+def _sentence(rng: np.random.Generator, low: int, high: int) -> str:
+    words = rng.choice(_WORDS, size=int(rng.integers(low, high)))
+    text = " ".join(str(word) for word in words)
+    return text[0].upper() + text[1:]
+
+
+# --- 05.1 the SPECTER input string ------------------------------------------------------------
+
+
+@exercise(
+    "05.1",
+    title="The SPECTER input string",
+    question=(
+        "Write `specter_input(title, abstract, sep)`: the text SPECTER2 embeds for one paper, "
+        "its title, then the tokenizer's separator token `sep` (e.g. tokenizer.sep_token, "
+        '"[SEP]" for BERT-style tokenizers), then its abstract. Some papers have no abstract: '
+        "abstract is then None, and the paper is its title and the separator alone. Add nothing "
+        "else (no spaces: the tokenizer splits the separator off by itself)."
+    ),
+)
+def _check_specter_input(answer: Any) -> str:
+    specter_input = _require_function(answer, "specter_input")
+    rng = np.random.default_rng()
+    for sep in ("[SEP]", "</s>", "<sep>", "[SEP]"):
+        for has_abstract in (True, False):
+            title = _sentence(rng, 3, 8) + "."
+            abstract = _sentence(rng, 12, 25) + "." if has_abstract else None
+            result = _call(
+                specter_input,
+                title,
+                abstract,
+                sep,
+                crash_hints={TypeError: "the abstract can be None: treat it as empty"},
+            )
+            if not isinstance(result, str):
+                raise ExerciseError(f"return one string, not {_describe(result)}.")
+            body = abstract or ""
+            if result == title + sep + body:
+                continue
+            if sep != "[SEP]" and "[SEP]" in result:
+                raise ExerciseError(
+                    "you always write [SEP]: use the `sep` you are given, since each tokenizer "
+                    "has its own separator (RoBERTa-style ones use </s>)."
+                )
+            if abstract is None and "None" in result:
+                raise ExerciseError(
+                    "a missing abstract (None) became the word 'None': treat it as empty."
+                )
+            if result.replace(" ", "") == (title + sep + body).replace(" ", ""):
+                raise ExerciseError(
+                    "the right parts in the right order, but with extra spaces around the "
+                    "separator: join them with nothing in between."
+                )
+            if abstract is not None and result == body + sep + title:
+                raise ExerciseError("title first, then the separator, then the abstract.")
+            if sep not in result:
+                raise ExerciseError(
+                    "the separator is missing: the model should see where the title ends."
+                )
+            if result.count(sep) > 1:
+                raise ExerciseError("use the separator once, between the title and the abstract.")
+            raise ExerciseError("not title + sep + abstract yet: print your string and compare.")
+    return "title + separator + abstract: the format SPECTER was trained on."
+
+
+# --- 05.2 trainable and total parameters ------------------------------------------------------
+
+
+def _random_model(rng: np.random.Generator) -> tuple[Any, int, int, int]:
+    """A small torch model with some layers frozen: (model, trainable, total, n_tensors)."""
+    import torch
+
+    sizes = [int(size) for size in rng.integers(3, 40, size=int(rng.integers(3, 6)))]
+    layers = []
+    for inputs, outputs in zip(sizes, sizes[1:], strict=False):
+        layers += [torch.nn.Linear(inputs, outputs), torch.nn.ReLU()]
+    layers.append(torch.nn.LayerNorm(sizes[-1]))
+    model = torch.nn.Sequential(*layers)
+    parameters = list(model.parameters())
+    frozen = rng.choice(len(parameters), size=len(parameters) // 2, replace=False)
+    if not len(frozen):
+        frozen = np.array([0])
+    for index in frozen:
+        parameters[int(index)].requires_grad_(False)
+    trainable = sum(p.numel() for p in parameters if p.requires_grad)
+    total = sum(p.numel() for p in parameters)
+    return model, trainable, total, len(parameters)
+
+
+@exercise(
+    "05.2",
+    title="Trainable and total parameters",
+    question=(
+        "Write `count_parameters(model)` for any torch model: return the pair (trainable, "
+        "total), where total is the number of numbers (elements) in all of the model's "
+        "parameters and trainable counts only the parameters an optimiser would update. After "
+        "`train_adapter`, this is how you see that only the adapter trains."
+    ),
+)
+def _check_count_parameters(answer: Any) -> str:
+    count_parameters = _require_function(answer, "count_parameters")
+    rng = np.random.default_rng()
+    for _ in range(4):
+        model, trainable, total, n_tensors = _random_model(rng)
+        result = _call(count_parameters, model, copy_args=False)
+        if isinstance(result, (Mapping, str)) or not hasattr(result, "__len__"):
+            raise ExerciseError(f"return the pair (trainable, total), not {_describe(result)}.")
+        if len(result) != 2:
+            raise ExerciseError(f"return two numbers, (trainable, total), not {len(result)}.")
+        got = [_as_float(value, "each count") for value in result]
+        if got == [trainable, total]:
+            continue
+        if got == [total, trainable]:
+            raise ExerciseError("the two counts are swapped: (trainable, total).")
+        if got[0] == total:
+            raise ExerciseError(
+                "your trainable count includes frozen parameters: an optimiser updates only the "
+                "parameters with requires_grad set."
+            )
+        if got[0] == total - trainable:
+            raise ExerciseError(
+                "you counted the frozen parameters as trainable: the trainable ones are those "
+                "with requires_grad=True."
+            )
+        if n_tensors in got:
+            raise ExerciseError(
+                "you counted parameter tensors, not the numbers in them: a tensor holds "
+                "p.numel() numbers."
+            )
+        raise ExerciseError(
+            "not the counts yet: sum p.numel() over model.parameters(), once for all of them "
+            "and once for those an optimiser would update."
+        )
+    return "only parameters with requires_grad train; the rest of the model is frozen."
+
+
+# --- 05.3 the size of a bottleneck adapter ----------------------------------------------------
+
+
+def _bottleneck(hidden: int, factor: int, layers: int) -> int:
+    bottleneck = hidden // factor
+    return layers * (hidden * bottleneck + bottleneck + bottleneck * hidden + hidden)
+
+
+@exercise(
+    "05.3",
+    title="How big is a bottleneck adapter?",
+    question=(
+        "A sequential bottleneck adapter (adapters' `seq_bn`) adds to each transformer layer a "
+        "down-projection, a linear layer from hidden_size to hidden_size // reduction_factor "
+        "(with bias), and an up-projection, a linear layer back to hidden_size (with bias). "
+        "Write `bottleneck_parameters(hidden_size, reduction_factor, num_layers)` returning "
+        "how many parameters the adapter adds to the whole model. (For MiniLM, hidden size "
+        "384, factor 16 and 6 layers, compare with what the notebook printed.)"
+    ),
+)
+def _check_bottleneck(answer: Any) -> str:
+    bottleneck_parameters = _require_function(answer, "bottleneck_parameters")
+    rng = np.random.default_rng()
+    cases = [
+        (int(rng.choice([8, 16, 32])) * int(rng.integers(4, 40)), int(rng.choice([8, 16, 32])))
+        for _ in range(3)
+    ]
+    for raw, factor in cases:
+        hidden = raw - raw % factor or factor * 4
+        layers = int(rng.integers(2, 25))
+        result = _as_float(
+            _call(bottleneck_parameters, hidden, factor, layers), "bottleneck_parameters(...)"
+        )
+        expected = _bottleneck(hidden, factor, layers)
+        if result == expected:
+            continue
+        b = hidden // factor
+        mistakes: list[tuple[float, str]] = [
+            (layers * 2 * hidden * b, "you left out the biases: each linear layer has one."),
+            (
+                layers * (2 * hidden * b + b),
+                "one bias is missing: the up-projection's bias has hidden_size numbers.",
+            ),
+            (
+                layers * (2 * hidden * b + hidden),
+                "one bias is missing: the down-projection's bias has one number per "
+                "bottleneck unit.",
+            ),
+            (
+                _bottleneck(hidden, factor, 1),
+                "that is one layer's adapter: every transformer layer gets its own.",
+            ),
+            (
+                layers * (2 * hidden * hidden * factor + hidden * factor + hidden),
+                "the bottleneck is hidden_size // reduction_factor wide, not times.",
+            ),
+            (
+                layers * (hidden * b + b),
+                "you counted the down-projection only: the adapter projects back up as well.",
+            ),
+        ]
+        for value, hint in mistakes:
+            if result == value:
+                raise ExerciseError(hint)
+        raise ExerciseError(
+            "not the adapter's size yet: count one linear layer (weights and bias) at a time, "
+            "then the layers of the model."
+        )
+    return "2·h·(h/r) weights plus (h/r + h) biases per layer: about 0.5% of MiniLM."
+
+
+# --- 05.4 a leak-free evaluation split --------------------------------------------------------
+
+
+def _pair_list(result: Any, what: str) -> list[tuple[str, str]]:
+    if isinstance(result, (str, Mapping)) or not isinstance(result, (list, tuple, set)):
+        raise ExerciseError(
+            f"{what} should be a list of (paper, paper) pairs, not {_describe(result)}."
+        )
+    pairs = []
+    for item in result:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2):
+            raise ExerciseError(f"{what} should hold (paper, paper) pairs; found {item!r}.")
+        pairs.append((str(item[0]), str(item[1])))
+    return pairs
+
+
+@exercise(
+    "05.4",
+    title="Held-out pairs that never trained",
+    question=(
+        "Write `split_pairs(pairs, held_out)`: pairs is a list of (paper id, paper id) tuples of "
+        "related papers, held_out a set of paper ids kept for evaluation. Return two lists, "
+        "(train_pairs, eval_pairs), each keeping the input order: evaluation pairs use only "
+        "held-out papers, and no held-out paper may appear in any training pair. Pairs that "
+        "fit neither list are dropped."
+    ),
+)
+def _check_split_pairs(answer: Any) -> str:
+    split_pairs = _require_function(answer, "split_pairs")
+    rng = np.random.default_rng()
+    for n_papers in (30, 60, 12):
+        papers = [f"pmid{number}" for number in rng.choice(10**6, size=n_papers, replace=False)]
+        held_out = {str(p) for p in rng.choice(papers, size=n_papers // 3, replace=False)}
+        pairs = []
+        while len(pairs) < 2 * n_papers:
+            a, b = (str(p) for p in rng.choice(papers, size=2, replace=False))
+            pairs.append((a, b))
+        inside = next(p for p in papers if p in held_out)
+        outside = next(p for p in papers if p not in held_out)
+        other_inside = next(p for p in papers if p in held_out and p != inside)
+        pairs[:3] = [(outside, inside), (inside, outside), (inside, other_inside)]
+        result = _call(split_pairs, pairs, held_out)
+        if not (isinstance(result, (tuple, list)) and len(result) == 2):
+            raise ExerciseError(
+                f"return two lists, (train_pairs, eval_pairs), not {_describe(result)}."
+            )
+        train, evaluation = (
+            _pair_list(part, name)
+            for part, name in zip(result, ("train_pairs", "eval_pairs"), strict=True)
+        )
+        expected_train = [p for p in pairs if p[0] not in held_out and p[1] not in held_out]
+        expected_eval = [p for p in pairs if p[0] in held_out and p[1] in held_out]
+        if train == expected_train and evaluation == expected_eval:
+            continue
+        if train == expected_eval and evaluation == expected_train:
+            raise ExerciseError("the two lists are swapped: (train_pairs, eval_pairs).")
+        if any(a in held_out or b in held_out for a, b in train):
+            raise ExerciseError(
+                "a training pair contains a held-out paper: the model would learn about a paper "
+                "it is later tested on. Check both papers of a pair."
+            )
+        if any(a not in held_out or b not in held_out for a, b in evaluation):
+            raise ExerciseError(
+                "an evaluation pair contains a paper outside the held-out set: it may also be "
+                "in training. Both papers of an evaluation pair must be held out."
+            )
+        if sorted(train) == sorted(expected_train) and sorted(evaluation) == sorted(expected_eval):
+            raise ExerciseError("the right pairs, but keep them in the input order.")
+        raise ExerciseError(
+            "some pairs are missing: every pair of two held-out papers is for evaluation, every "
+            "pair with no held-out paper is for training."
+        )
+    return "both papers of a pair decide: held-out papers never appear in a training pair."
+
+
+# --- 05.5 related papers, the paper itself excluded -------------------------------------------
+
+
+@exercise(
+    "05.5",
+    title="Related papers, not the paper itself",
+    question=(
+        "Write `related_papers(embeddings, row, k)`: embeddings is a NumPy array with one "
+        "embedding per paper (rows not normalised), row the paper you start from. Return the "
+        "row numbers of the k papers most similar to it by cosine similarity, most similar "
+        "first, leaving out the paper itself."
+    ),
+)
+def _check_related_papers(answer: Any) -> str:
+    related_papers = _require_function(answer, "related_papers")
+    rng = np.random.default_rng()
+    for n, dim, k in ((40, 8, 5), (25, 16, 10), (60, 4, 3)):
+        embeddings = rng.normal(size=(n, dim)) * rng.uniform(0.2, 5.0, size=(n, 1))
+        row = int(rng.integers(n))
+        unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+        cosine = unit @ unit[row]
+        dot = embeddings @ embeddings[row]
+        order = [int(i) for i in np.argsort(-cosine, kind="stable") if i != row]
+        expected = order[:k]
+        dot_order = [int(i) for i in np.argsort(-dot, kind="stable") if i != row][:k]
+        if dot_order == expected:  # the draw must tell cosine from dot product apart
+            embeddings[expected[0]] *= 0.01
+            unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+            cosine = unit @ unit[row]
+            order = [int(i) for i in np.argsort(-cosine, kind="stable") if i != row]
+            expected = order[:k]
+        result = _call(related_papers, embeddings, row, k)
+        if isinstance(result, (list, tuple)) and result and isinstance(result[0], (tuple, list)):
+            raise ExerciseError("return row numbers only, not (row, score) pairs.")
+        got = _as_int_list(result, "related_papers(embeddings, row, k)")
+        if got == expected:
+            continue
+        if row in got:
+            raise ExerciseError(
+                "the paper itself is in your list: every paper is most similar to itself, so "
+                "leave it out before taking the top k."
+            )
+        if got == [int(i) for i in np.argsort(-(embeddings @ embeddings[row])) if i != row][:k]:
+            raise ExerciseError(
+                "you rank by dot product: with rows of different lengths that favours long "
+                "vectors. Normalise the rows first (cosine similarity)."
+            )
+        if got == order[::-1][:k] or got == expected[::-1]:
+            raise ExerciseError("most similar first: sort by descending similarity.")
+        if len(got) != k:
+            raise ExerciseError(f"return k={k} row numbers, not {len(got)}.")
+        raise ExerciseError("these are not the k most similar other papers by cosine similarity.")
+    return "cosine similarity on normalised rows, the paper itself left out."
+
+
+# --- 05.6 adapters: what is true? -------------------------------------------------------------
+
+_ADAPTER_STATEMENTS = {
+    "a": "Training only an adapter leaves every weight of the base model unchanged.",
+    "b": "One base model can serve several tasks: switching the active adapter switches the "
+    "task, and each adapter is a small file.",
+    "c": "With SPECTER2, the papers being searched should be embedded with the adhoc_query "
+    "adapter, the same one as the queries.",
+    "d": "Measuring related-paper search on papers that were in the training pairs overstates "
+    "how well the adapter works on new papers.",
+    "e": "An active adapter makes encoding noticeably faster than the base model alone.",
+    "f": "SPECTER's citation-informed training treats a paper and a paper it cites as closer "
+    "than a paper it does not cite.",
+}
+
+
+@exercise(
+    "05.6",
+    title="What adapters do",
+    question=_statements_question("Which of these statements are true?", _ADAPTER_STATEMENTS),
+)
+def _check_adapter_statements(answer: Any) -> str:
+    return _check_true_statements(
+        answer,
+        _ADAPTER_STATEMENTS,
+        {"a", "b", "d", "f"},
+        nudge="For each, ask what an adapter adds to the model (a few weights, a little "
+        "compute), what it leaves alone, and which adapter SPECTER2 uses for which side.",
+        lesson=(
+            "an adapter is a small add-on to a frozen base: cheap to train, store and switch, a "
+            "little extra compute at inference; SPECTER2 embeds queries with adhoc_query and "
+            "papers with proximity; and only held-out papers measure generalisation."
+        ),
+    )
