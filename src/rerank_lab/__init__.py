@@ -28,6 +28,7 @@ _SUBMODULES = (
     "fast_encode",
     "search",
     "metrics",
+    "scaling",
     "exercises",
     "notebook",
     "bench",

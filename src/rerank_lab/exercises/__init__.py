@@ -15,8 +15,9 @@ How it is built:
 * **One module per notebook**: :mod:`~rerank_lab.exercises.bi_encoders` (01),
   :mod:`~rerank_lab.exercises.cross_encoders` (02),
   :mod:`~rerank_lab.exercises.retrieve_and_rerank` (03),
-  :mod:`~rerank_lab.exercises.comparing_models` (04) and
-  :mod:`~rerank_lab.exercises.specter2` (05). Importing this package registers them
+  :mod:`~rerank_lab.exercises.comparing_models` (04),
+  :mod:`~rerank_lab.exercises.specter2` (05) and
+  :mod:`~rerank_lab.exercises.scaling_up` (07). Importing this package registers them
   all, in the order of the notebooks.
 * **Behaviour, not values.** Checkers of functions call the learner's function on fresh random
   inputs (a new random generator each time, never the global seed the notebooks set) and
@@ -50,6 +51,7 @@ NOTEBOOK_MODULES = (
     "retrieve_and_rerank",
     "comparing_models",
     "specter2",
+    "scaling_up",
 )
 for _module in NOTEBOOK_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

@@ -1,0 +1,368 @@
+"""Checkers of notebook 07 (scaling up): the memory of embeddings at three precisions, recall@k
+of an approximate search against exact search, choosing an index setting for a recall target,
+rescoring compressed-search candidates in float32, and what holds at scale."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rerank_lab.exercises.core import (
+    ExerciseError,
+    _as_float,
+    _as_int_list,
+    _call,
+    _check_true_statements,
+    _close,
+    _describe,
+    _require_function,
+    _statements_question,
+    _to_numpy,
+    exercise,
+)
+
+# --- 07.1 memory of embeddings ----------------------------------------------------------------
+
+_PRECISIONS = ("float32", "int8", "binary")
+
+
+def _memory(n: int, d: int) -> dict[str, int]:
+    return {"float32": 4 * n * d, "int8": n * d, "binary": n * math.ceil(d / 8)}
+
+
+@exercise(
+    "07.1",
+    title="Memory of N embeddings",
+    question=(
+        "Write `embedding_memory(n, d)`: the bytes that n embeddings of dimension d take, "
+        'vectors only, as a dict {"float32": ..., "int8": ..., "binary": ...}. float32 takes 4 '
+        "bytes per dimension and int8 one; binary keeps one bit per dimension, packed 8 to a "
+        "byte, and a vector whose d is not a multiple of 8 still fills its last byte (as "
+        "numpy.packbits does)."
+    ),
+)
+def _check_embedding_memory(answer: Any) -> str:
+    embedding_memory = _require_function(answer, "embedding_memory")
+    rng = np.random.default_rng()
+    cases = [
+        (int(rng.integers(1, 50)) * 1_000_000, int(rng.choice([384, 768, 1024]))),
+        (int(rng.integers(1_000, 100_000)), int(rng.choice([128, 256, 512]))),
+        (int(rng.integers(10, 1_000)), int(rng.choice([100, 300, 36]))),  # d not a multiple of 8
+    ]
+    for n, d in cases:
+        result = _call(embedding_memory, n, d)
+        if not isinstance(result, Mapping):
+            raise ExerciseError(
+                'return a dict {"float32": bytes, "int8": bytes, "binary": bytes}, not '
+                f"{_describe(result)}."
+            )
+        missing = [name for name in _PRECISIONS if name not in result]
+        if missing:
+            raise ExerciseError(f"your dict has no {missing[0]!r} key.")
+        got = {name: _as_float(result[name], f"your {name!r} value") for name in _PRECISIONS}
+        expected = _memory(n, d)
+        if all(_close(got[name], expected[name]) for name in _PRECISIONS):
+            continue
+        if _close(got["float32"], n * d):
+            raise ExerciseError(
+                "your float32 size counts one byte per dimension: a float32 takes 4 bytes."
+            )
+        if _close(got["float32"], 32 * n * d) or _close(got["int8"], 8 * n * d):
+            raise ExerciseError("you count bits, not bytes: divide by 8.")
+        if _close(got["binary"], n * d):
+            raise ExerciseError(
+                "your binary size keeps a byte per dimension: binary keeps one *bit* per "
+                "dimension, eight of them per byte."
+            )
+        if _close(got["binary"], n * d / 8) and d % 8:
+            raise ExerciseError(
+                f"for d = {d} your binary size is a fraction of a byte per vector: each vector "
+                "fills whole bytes (round its bytes up)."
+            )
+        if _close(got["binary"], n * (d // 8)) and d % 8:
+            raise ExerciseError(
+                f"for d = {d} your binary size drops the last, partly filled byte of each vector: "
+                "round up, not down."
+            )
+        for name in _PRECISIONS:
+            if not _close(got[name], expected[name]):
+                raise ExerciseError(
+                    f"the {name!r} size is not right for n = {n:,}, d = {d}: bytes per vector "
+                    "times the number of vectors."
+                )
+    return (
+        "float32 : int8 : binary is 32 : 8 : 1, so a million 384-d vectors take about 1.5 GB, "
+        "384 MB and 48 MB."
+    )
+
+
+# --- 07.2 recall@k of an approximate search ---------------------------------------------------
+
+
+def _ann_recall(
+    found: np.ndarray, exact: np.ndarray, k: int, *, cut: bool = True, ordered: bool = False
+) -> float:
+    values = []
+    for row_found, row_exact in zip(found, exact, strict=True):
+        if ordered:
+            values.append(float(np.mean(row_found[:k] == row_exact[:k])))
+            continue
+        kept = row_found[:k] if cut else row_found
+        values.append(len(set(kept.tolist()) & set(row_exact[:k].tolist()) - {-1}) / k)
+    return float(np.mean(values))
+
+
+@exercise(
+    "07.2",
+    title="Recall@k of an approximate search",
+    question=(
+        "Write `ann_recall(found, exact, k)`: found and exact are integer arrays of shape "
+        "(queries, depth), the row ids an approximate index and exact search returned for each "
+        "query, best first (depth >= k). Return recall@k of the index: for each query the "
+        "share of the exact top k that the index's top k also contains (in any order), averaged "
+        "over the queries. faiss returns -1 where it found nothing: that is no hit."
+    ),
+)
+def _check_ann_recall(answer: Any) -> str:
+    ann_recall = _require_function(answer, "ann_recall")
+    rng = np.random.default_rng()
+    checked = []
+    for n_queries, depth, k in ((20, 10, 10), (15, 50, 10), (8, 20, 5)):
+        exact = np.stack([rng.choice(5_000, size=depth, replace=False) for _ in range(n_queries)])
+        found = exact.copy()
+        for row in found:
+            # The index swaps neighbours, misses some of the exact ones and finds others.
+            swap = rng.choice(depth, size=2, replace=False)
+            row[swap] = row[swap[::-1]]
+            missed = rng.choice(depth, size=int(rng.integers(1, max(2, depth // 3))), replace=False)
+            row[missed] = rng.integers(5_000, 10_000, size=len(missed))
+        found[0, -2:] = -1
+        found[1, k - 1] = -1
+        found[2, :k] = found[2, :k][::-1]
+        result = _call(ann_recall, found, exact, k)
+        got = _as_float(result, "ann_recall(found, exact, k)")
+        checked.append(((found, exact, k), got))
+
+    def agrees(**options: Any) -> bool:
+        return all(_close(got, _ann_recall(*case, **options)) for case, got in checked)
+
+    if agrees():
+        return "recall@k compares sets: an index may order its top k differently and lose nothing."
+    if agrees(cut=False):
+        raise ExerciseError(
+            "you count hits anywhere in the index's results: only its top k count, as only they "
+            "are shown (the results are deeper than k here)."
+        )
+    if agrees(ordered=True):
+        raise ExerciseError(
+            "you compare position by position: recall@k asks whether the exact neighbours were "
+            "found at all within the top k, in any order."
+        )
+    if any(got > 1 or got < 0 for _, got in checked):
+        raise ExerciseError("recall is a share between 0 and 1: divide the hits by k.")
+    raise ExerciseError(
+        "not recall@k yet: per query, count the ids in both top-k lists (ignoring -1), divide by "
+        "k, then average over the queries."
+    )
+
+
+# --- 07.3 an index setting for a recall target ------------------------------------------------
+
+_SETTINGS = (
+    "HNSW efSearch=16",
+    "HNSW efSearch=32",
+    "HNSW efSearch=64",
+    "HNSW efSearch=128",
+    "IVF nprobe=1",
+    "IVF nprobe=4",
+    "IVF nprobe=16",
+    "IVF nprobe=64",
+)
+
+
+@exercise(
+    "07.3",
+    title="An index setting for a recall target",
+    question=(
+        "Write `fastest_setting(results, target)`: results is a pandas DataFrame with one row "
+        "per index setting and the columns 'setting', 'recall@10' and 'qps' (queries per "
+        "second). Return the name (the 'setting' value) of the fastest setting whose recall@10 "
+        "reaches the target (at least target). If no setting reaches it, return None: then "
+        "exact search, or a better index, is the answer."
+    ),
+)
+def _check_fastest_setting(answer: Any) -> str:
+    import pandas as pd
+
+    fastest_setting = _require_function(answer, "fastest_setting")
+    rng = np.random.default_rng()
+    for case in range(5):
+        recall = np.sort(rng.uniform(0.55, 0.99, size=len(_SETTINGS))).round(3)
+        qps = np.sort(rng.uniform(500, 20_000, size=len(_SETTINGS)))[::-1].round(0)
+        recall[[2, 3]] = recall[[3, 2]]  # one fast setting beats a slower one on recall too
+        order = rng.permutation(len(_SETTINGS))
+        results = pd.DataFrame(
+            {"setting": [_SETTINGS[i] for i in order], "recall@10": recall, "qps": qps}
+        ).sample(frac=1.0, random_state=int(rng.integers(1 << 31)))
+        results = results.reset_index(drop=True)
+        if case == 0:  # a setting reaches the target exactly
+            target = float(recall[4])
+        elif case == 1:
+            target = 0.995  # nothing reaches it
+        else:
+            target = float(rng.uniform(recall[1], recall[-2]))
+        good = results[results["recall@10"] >= target]
+        expected = None if good.empty else str(good.loc[good["qps"].idxmax(), "setting"])
+        if expected is None:
+            try:
+                result = fastest_setting(results.copy(), target)
+            except Exception as error:
+                raise ExerciseError(
+                    f"when no setting reaches the target your function raised "
+                    f"{type(error).__name__}: return None instead."
+                ) from error
+            if result is None:
+                continue
+            raise ExerciseError(
+                "no setting reaches this target, but your function returned "
+                f"{_describe(result)}: return None when nothing qualifies."
+            )
+        result = _call(fastest_setting, results, target)
+        if isinstance(result, (pd.Series, pd.DataFrame)):
+            raise ExerciseError("you return a row; return the setting's name (its 'setting').")
+        if not isinstance(result, str):
+            raise ExerciseError(f"return the setting's name as a string, not {_describe(result)}.")
+        if result == expected:
+            continue
+        if result not in set(results["setting"]):
+            raise ExerciseError(f"{result!r} is not one of the settings of the table.")
+        row = results.set_index("setting").loc[result]
+        if case == 0 and result == str(
+            results[results["recall@10"] > target].sort_values("qps").iloc[-1]["setting"]
+        ):
+            raise ExerciseError("a setting whose recall equals the target reaches it: use >=.")
+        if result == str(results.loc[results["recall@10"].idxmax(), "setting"]):
+            raise ExerciseError(
+                "that is the most accurate setting, not the fastest one that reaches the target: "
+                "every setting at or above the target will do, so take the one with most qps."
+            )
+        if row["recall@10"] < target:
+            raise ExerciseError(
+                f"{result!r} misses the target (recall@10 {row['recall@10']:.3f}): keep only "
+                "the settings that reach it first."
+            )
+        raise ExerciseError(
+            f"{result!r} reaches the target, but another setting that does is faster."
+        )
+    return "filter by the recall target, then take the most queries per second."
+
+
+# --- 07.4 rescoring ---------------------------------------------------------------------------
+
+
+@exercise(
+    "07.4",
+    title="Rescoring in float32",
+    question=(
+        "Write `rescore(query, candidates, corpus, k)`: query is a float32 vector of shape (d,), "
+        "candidates a list of row ids that a binary search returned for it, corpus the float32 "
+        "embeddings of shape (n, d). Return the k candidate ids with the highest inner product "
+        "with the query, best first (a list or array of ids, not scores). Only the candidates "
+        "are rescored: reading every row would defeat the compression."
+    ),
+)
+def _check_rescore(answer: Any) -> str:
+    rescore = _require_function(answer, "rescore")
+    rng = np.random.default_rng()
+    for n, d, depth, k in ((500, 16, 40, 10), (2_000, 32, 100, 10), (300, 8, 20, 5)):
+        corpus = rng.normal(size=(n, d)).astype(np.float32)
+        corpus /= np.linalg.norm(corpus, axis=1, keepdims=True)
+        query = rng.normal(size=d).astype(np.float32)
+        query /= np.linalg.norm(query)
+        candidates = [int(i) for i in rng.choice(n, size=depth, replace=False)]
+        scores = corpus[candidates] @ query
+        order = np.argsort(-scores, kind="stable")
+        expected = [candidates[i] for i in order[:k]]
+        result = _call(rescore, query, candidates, corpus, k)
+        array = _to_numpy(result, "your result")
+        if array.ndim == 2 and array.shape[-1] == 2:
+            raise ExerciseError("return the ids only, best first, not (id, score) pairs.")
+        if array.ndim == 1 and array.size and not np.all(np.mod(array, 1) == 0):
+            raise ExerciseError(
+                "your result holds fractions: these are scores. Return the ids of the candidates."
+            )
+        got = _as_int_list(result, "your result")
+        if got == expected:
+            continue
+        exact = [int(i) for i in np.argsort(-(corpus @ query), kind="stable")[:k]]
+        if got == exact and got != expected:
+            raise ExerciseError(
+                "you searched the whole corpus: rescoring re-orders only the candidates of the "
+                "compressed search (that is what keeps it cheap)."
+            )
+        if got == [int(order[i]) for i in range(k)]:
+            raise ExerciseError(
+                "you return positions in the candidate list: map them back to the candidates' "
+                "own ids."
+            )
+        if got == [candidates[i] for i in order[::-1][:k]]:
+            raise ExerciseError("your order is ascending: the highest inner product comes first.")
+        if got == [candidates[i] for i in order]:
+            raise ExerciseError(f"return only the best k = {k}, not every candidate.")
+        if got == candidates[:k]:
+            raise ExerciseError(
+                "you keep the compressed search's order: score each candidate with the float32 "
+                "vectors and sort by that."
+            )
+        if len(got) != k:
+            raise ExerciseError(f"return k = {k} ids, not {len(got)}.")
+        raise ExerciseError(
+            "not the best k candidates by float32 inner product yet: score corpus[candidates] "
+            "against the query, sort in descending order, keep the first k."
+        )
+    return (
+        "the compressed codes choose the candidates; float32 vectors, read only for them, "
+        "choose the order."
+    )
+
+
+# --- 07.5 what holds at scale -----------------------------------------------------------------
+
+_SCALE_STATEMENTS = {
+    "a": "Exact search costs time in proportion to the number of documents: ten times the "
+    "corpus, about ten times the milliseconds per query.",
+    "b": "An HNSW index returns exactly the same top 10 as exact search, only faster.",
+    "c": "Raising HNSW's efSearch (or IVF's nprobe) raises recall and lowers the queries per "
+    "second.",
+    "d": "Binary embeddings take 32 times less memory than float32 ones; rescoring the top "
+    "candidates with float32 vectors recovers most of the quality they lose.",
+    "e": "Quantising the embeddings also makes the cross-encoder re-ranking step cheaper.",
+    "f": "Recall@10 against exact search measures whether the index finds relevant documents "
+    "as judged by people.",
+}
+
+
+@exercise(
+    "07.5",
+    title="What holds at scale",
+    question=_statements_question(
+        "About retrieval over millions of documents, which statements are true?",
+        _SCALE_STATEMENTS,
+    ),
+)
+def _check_scale_statements(answer: Any) -> str:
+    return _check_true_statements(
+        answer,
+        _SCALE_STATEMENTS,
+        {"a", "c", "d"},
+        nudge="Ask of each statement which stage it is about (first stage or re-ranker) and what "
+        "it is measured against (exact search or judgements).",
+        lesson=(
+            "exact search grows with the corpus, an index trades recall for speed through one "
+            "knob, compression trades memory for quality that rescoring wins back; the "
+            "re-ranker's cost depends on the depth, not on the corpus."
+        ),
+    )
