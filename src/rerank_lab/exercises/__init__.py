@@ -16,7 +16,8 @@ How it is built:
   :mod:`~rerank_lab.exercises.cross_encoders` (02),
   :mod:`~rerank_lab.exercises.retrieve_and_rerank` (03),
   :mod:`~rerank_lab.exercises.comparing_models` (04),
-  :mod:`~rerank_lab.exercises.specter2` (05) and
+  :mod:`~rerank_lab.exercises.specter2` (05),
+  :mod:`~rerank_lab.exercises.augmented_sbert` (06) and
   :mod:`~rerank_lab.exercises.scaling_up` (07). Importing this package registers them
   all, in the order of the notebooks.
 * **Behaviour, not values.** Checkers of functions call the learner's function on fresh random
@@ -51,6 +52,7 @@ NOTEBOOK_MODULES = (
     "retrieve_and_rerank",
     "comparing_models",
     "specter2",
+    "augmented_sbert",
     "scaling_up",
 )
 for _module in NOTEBOOK_MODULES:
