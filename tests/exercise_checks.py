@@ -35,3 +35,22 @@ def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) 
     for _ in range(DRAWS):
         assert check(exercise_id, answer) is True
     assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
+
+
+def unwritten_functions_rejected(exercise_id: str) -> None:
+    """A function exercise rejects the three shapes of an unwritten function (a bare stub, one
+    that raises NotImplementedError, one that returns ``...``) and a value instead of a function,
+    each with its own hint."""
+
+    def stub(*args: Any) -> None: ...
+
+    def raises(*args: Any) -> None:
+        raise NotImplementedError
+
+    def dots(*args: Any) -> Any:
+        return ...
+
+    rejected(exercise_id, stub, "returned None")
+    rejected(exercise_id, raises, "not written yet")
+    rejected(exercise_id, dots, "still returns `...`")
+    rejected(exercise_id, 0.5, "pass your function")
