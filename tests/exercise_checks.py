@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rerank_lab.exercises import ExerciseError, check
+from rerank_lab.exercises import EXERCISES, ExerciseError, check
 
 DRAWS = 5  # how often each answer is checked against fresh random inputs
 
@@ -54,3 +54,14 @@ def unwritten_functions_rejected(exercise_id: str) -> None:
     rejected(exercise_id, raises, "not written yet")
     rejected(exercise_id, dots, "still returns `...`")
     rejected(exercise_id, 0.5, "pass your function")
+
+
+def registered_in_order(new_ids: list[str]) -> None:
+    """A notebook's exercises are registered together, in order, among ids that stay sorted,
+    each with a title and a question."""
+    ids = list(EXERCISES)
+    start = ids.index(new_ids[0])
+    assert ids[start : start + len(new_ids)] == new_ids
+    assert ids == sorted(ids)
+    for exercise_id in new_ids:
+        assert EXERCISES[exercise_id].title.strip() and EXERCISES[exercise_id].question.strip()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from exercise_checks import accepted, rejected, unwritten_functions_rejected
+from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
 
 from rerank_lab.exercises import EXERCISES
 
@@ -21,12 +21,8 @@ NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5"]
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:
-    ids = list(EXERCISES)
-    start = ids.index(NEW_IDS[0])
-    assert ids[start : start + len(NEW_IDS)] == NEW_IDS
-    assert ids[-len(NEW_IDS) :] == NEW_IDS  # notebook 07 is the last one
-    for exercise_id in NEW_IDS:
-        assert EXERCISES[exercise_id].title.strip() and EXERCISES[exercise_id].question.strip()
+    registered_in_order(NEW_IDS)
+    assert list(EXERCISES)[-len(NEW_IDS) :] == NEW_IDS  # notebook 07 is the last one
 
 
 @pytest.mark.parametrize("exercise_id", NEW_IDS)
