@@ -598,6 +598,28 @@ def _quiet_new_head() -> Any:
     return Quiet()
 
 
+def _training_arguments(
+    output_dir: str, config: Config, epochs: int, learning_rate: float, device: str, progress: bool
+) -> dict[str, Any]:
+    """The trainer settings the teacher and the students share (the two trainers take the same
+    keywords): seeded, nothing saved or logged mid-run, CPU when the device is the CPU."""
+    return {
+        "output_dir": output_dir,
+        "num_train_epochs": epochs,
+        "per_device_train_batch_size": config.batch_size,
+        "learning_rate": learning_rate,
+        "warmup_ratio": config.warmup_ratio,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "save_strategy": "no",
+        "logging_strategy": "no",
+        "report_to": "none",
+        "use_cpu": device == "cpu",
+        "dataloader_num_workers": 0,
+        "disable_tqdm": not progress,
+    }
+
+
 def train_cross_encoder(
     texts: Sequence[str],
     train: pd.DataFrame,
@@ -639,19 +661,9 @@ def train_cross_encoder(
     dataset = datasets.Dataset.from_dict({"text1": first, "text2": second, "label": labels})
     with tempfile.TemporaryDirectory(prefix="augsbert-ce-") as scratch:
         args = CrossEncoderTrainingArguments(
-            output_dir=scratch,
-            num_train_epochs=config.ce_epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.ce_learning_rate,
-            warmup_ratio=config.warmup_ratio,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            use_cpu=device == "cpu",
-            dataloader_num_workers=0,
-            disable_tqdm=not progress,
+            **_training_arguments(
+                scratch, config, config.ce_epochs, config.ce_learning_rate, device, progress
+            )
         )
         trainer = CrossEncoderTrainer(
             model=model, args=args, train_dataset=dataset, loss=BinaryCrossEntropyLoss(model)
@@ -704,19 +716,9 @@ def train_bi_encoder(
     )
     with tempfile.TemporaryDirectory(prefix="augsbert-bi-") as scratch:
         args = SentenceTransformerTrainingArguments(
-            output_dir=scratch,
-            num_train_epochs=config.bi_epochs,
-            per_device_train_batch_size=config.batch_size,
-            learning_rate=config.bi_learning_rate,
-            warmup_ratio=config.warmup_ratio,
-            seed=config.seed,
-            data_seed=config.seed,
-            save_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            use_cpu=device == "cpu",
-            dataloader_num_workers=0,
-            disable_tqdm=not progress,
+            **_training_arguments(
+                scratch, config, config.bi_epochs, config.bi_learning_rate, device, progress
+            )
         )
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=dataset, loss=CoSENTLoss(model)
