@@ -64,6 +64,7 @@ def test_run_bench_reports_every_key(
     assert result["rerank_ndcg_rel_loss"] == 0.0  # the same cross-encoder on both sides
     assert result["device"].startswith("cpu (")
     assert result["peak_rss_mb"] > 50
+    assert 50 < result["peak_rss_mb_encode"] <= result["peak_rss_mb"]
     assert result["corpus_chunks"] == len(mini.passages)
     assert result["test_queries"] == len(mini.queries)
     assert result["speed_sample"] == 8

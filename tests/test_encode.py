@@ -967,6 +967,21 @@ def test_a_bad_batch_size_is_refused(tiny_bi_encoder: Any, batch_size: Any, cach
         _quiet_encode(tiny_bi_encoder, cache=cache, batch_size=batch_size)
 
 
+def test_without_a_batch_size_each_model_uses_its_own(
+    tiny_bi_encoder: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """32 for a torch model; a model that names its batch size (the int8 twins) gets it."""
+    spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
+    _quiet_encode(tiny_bi_encoder, cache=False)
+    monkeypatch.setattr(tiny_bi_encoder, "batch_size", 8, raising=False)
+    _quiet_encode(tiny_bi_encoder, cache=False)
+    assert spy.batch_sizes == [32, 8]
+    assert enc.default_batch_size(object()) == 32
+    for odd in (0, True, 2.5, "8"):
+        monkeypatch.setattr(tiny_bi_encoder, "batch_size", odd)
+        assert enc.default_batch_size(tiny_bi_encoder) == 32
+
+
 # --- running out of GPU memory ----------------------------------------------------------------
 
 

@@ -373,25 +373,29 @@ def test_other_weights_get_another_folder(
     assert enc.model_fingerprint(other) != enc.model_fingerprint(fast)
 
 
-def test_the_thread_count_is_measured_once_per_situation_and_remembered(
+def test_the_layout_is_measured_once_per_situation_and_remembered(
     tiny_bi_encoder: Any, private_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Measured the first time in each load situation (idle, busy), then looked up."""
     monkeypatch.delenv(fast_encode.THREADS_ENV)
+    monkeypatch.delenv(fast_encode.SESSIONS_ENV, raising=False)
     situation = ["idle"]
+    candidates = [fast_encode.Layout(1, 1), fast_encode.Layout(1, 2), fast_encode.Layout(2, 1)]
     monkeypatch.setattr(fast_encode, "load_class", lambda: situation[0])
-    monkeypatch.setattr(fast_encode, "_thread_candidates", lambda: [1, 2])
+    monkeypatch.setattr(fast_encode, "_layout_candidates", lambda: candidates)
     fast = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
     folder = Path(fast.rerank_lab_source)
     record = json.loads((folder / fast_encode.THREADS_FILE).read_text())
     assert record["cpus"] == os.cpu_count() and set(record["by_load"]) == {"idle"}
+    assert record["format"] == fast_encode.LAYOUT_FORMAT
     idle = record["by_load"]["idle"]
-    assert idle["threads"] in (1, 2) and set(idle["seconds"]) == {"1", "2"}
-    assert fast_encode.backend_of(fast).endswith(
-        f"{idle['threads']} thread" + "s" * (idle["threads"] > 1) + ")"
-    )
+    chosen = fast_encode.Layout(idle["sessions"], idle["threads"])
+    assert chosen in candidates
+    assert set(idle["seconds"]) == {"1 thread", "2 threads", "2 sessions x 1 thread"}
+    assert fast_encode.backend_of(fast).endswith(f"{chosen})")
+    assert len(fast.helpers) == chosen.sessions - 1
     measured = []
-    monkeypatch.setattr(fast_encode, "_thread_candidates", lambda: measured.append(1) or [1, 2])
+    monkeypatch.setattr(fast_encode, "_layout_candidates", lambda: measured.append(1) or candidates)
     again = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
     assert fast_encode.backend_of(again) == fast_encode.backend_of(fast) and measured == []
     situation[0] = "busy"
@@ -400,13 +404,35 @@ def test_the_thread_count_is_measured_once_per_situation_and_remembered(
     assert measured == [1]  # once for the new situation
     record = json.loads((folder / fast_encode.THREADS_FILE).read_text())
     assert set(record["by_load"]) == {"idle", "busy"}
-    monkeypatch.setenv(fast_encode.THREADS_ENV, "2")
-    assert fast_encode.backend_of(fast_encode.to_fast(tiny_bi_encoder, name="tiny")).endswith(
-        "2 threads)"
+    # A record of the first format (threads only) is measured again, not misread.
+    (folder / fast_encode.THREADS_FILE).write_text(
+        json.dumps({"cpus": os.cpu_count(), "by_load": {"busy": {"threads": 2}}})
     )
-    monkeypatch.setenv(fast_encode.THREADS_ENV, "many")
-    with pytest.raises(ValueError, match="positive int"):
+    fast_encode.to_fast(tiny_bi_encoder, name="tiny")
+    assert measured == [1, 1]
+
+
+def test_the_environment_and_arguments_fix_the_layout(
+    tiny_bi_encoder: Any, private_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fast_encode, "_layout_candidates", lambda: pytest.fail("measured"))
+    monkeypatch.setenv(fast_encode.THREADS_ENV, "2")
+    fast = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
+    assert fast_encode.backend_of(fast).endswith(", 2 threads)") and fast.helpers == []
+    monkeypatch.delenv(fast_encode.THREADS_ENV)
+    monkeypatch.setenv(fast_encode.SESSIONS_ENV, "2")
+    fast = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
+    assert fast_encode.backend_of(fast).endswith(", 2 sessions x 1 thread)")
+    assert len(fast.helpers) == 1 and fast.helpers[0] is not fast
+    # Each session has its own tokenizer: a fast tokenizer must not serve two threads at once.
+    assert fast.tokenizer is not fast.helpers[0].tokenizer
+    fast = fast_encode.to_fast(tiny_bi_encoder, name="tiny", sessions=3, threads=2)
+    assert fast_encode.backend_of(fast).endswith(", 3 sessions x 2 threads)")
+    monkeypatch.setenv(fast_encode.SESSIONS_ENV, "many")
+    with pytest.raises(ValueError, match="RERANK_LAB_ONNX_SESSIONS='many' must be a positive"):
         fast_encode.to_fast(tiny_bi_encoder, name="tiny")
+    with pytest.raises(ValueError, match="sessions must be a positive int"):
+        fast_encode.to_fast(tiny_bi_encoder, name="tiny", sessions=0)
 
 
 def test_load_class_reads_the_load_average(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -331,6 +331,15 @@ def test_rerank_scores_only_the_hits() -> None:
     assert model.calls[0][1]["batch_size"] == 7
 
 
+def test_rerank_batches_as_the_model_does_by_default() -> None:
+    """32 pairs per batch for a torch model; an int8 twin's own (smaller) batch size."""
+    model = FakeCrossEncoder({"gamma": 1.0, "alpha": 2.0})
+    rerank(model, "q", _ranking(2, 0), CORPUS)  # type: ignore[arg-type]
+    model.batch_size = 4  # type: ignore[attr-defined]
+    rerank(model, "q", _ranking(2, 0), CORPUS)  # type: ignore[arg-type]
+    assert [kwargs["batch_size"] for _, kwargs in model.calls] == [32, 4]
+
+
 def test_rerank_ties_keep_the_lower_id_first() -> None:
     """Equal cross-encoder scores are ordered by corpus id."""
     model = FakeCrossEncoder(dict.fromkeys(CORPUS, 0.25))

@@ -6,10 +6,12 @@ What it measures (all on the same device, in this one process, on the same texts
 model call is preceded by an untimed warm-up, and every time is the median of several runs):
 
 * ``docs_per_s_plain``, ``docs_per_s_fast``, ``encode_speedup``: throughput of plain
-  ``SentenceTransformer.encode`` (torch fp32) and of the fast path (on CPU the int8 ONNX twin of
-  ``rerank_lab.fast_encode``; on CUDA torch fp16), on a fixed random sample of the corpus chunks
-  (``--sample``, 256 at the small scale, 1,024 at full), ``--repeats`` runs each, interleaved
-  plain/fast so that a burst of load elsewhere hits both alike. The speed-up is their ratio.
+  ``SentenceTransformer.encode`` (torch fp32, its default batch of 32) and of the fast path (on
+  CPU the int8 ONNX twin of ``rerank_lab.fast_encode`` as it loads, with its measured layout of
+  sessions and threads and its default batch of 8; on CUDA torch fp16), on a fixed random
+  sample of the corpus chunks (``--sample``, 256 at the small scale, 1,024 at full),
+  ``--repeats`` runs each, interleaved plain/fast so that a burst of load elsewhere hits both
+  alike. The speed-up is their ratio.
 * ``fast_ndcg_rel_loss``: (plain - fast) / plain of the mean nDCG@10 of dense retrieval on the
   collection's *test* split, each side embedding every chunk and every query with its own model
   (chunks ranked by cosine, each document counted once at its best chunk, as the leaderboard
@@ -23,16 +25,19 @@ model call is preceded by an untimed warm-up, and every time is the median of se
   the course cross-encoder on its fast path (int8 ONNX on CPU), median over the test queries;
   ``rerank_top25_s_plain`` the same with torch fp32 (on CUDA the fast side is the loader's
   fp16 model), and ``rerank_ndcg_rel_loss`` the relative nDCG@10 loss of the re-ranked runs.
-  Every re-ranking call goes through ``search.rerank`` (one batch of 25 pairs, halved on a
-  GPU out-of-memory), at the cross-encoder's own ``max_length``. Offline at the full scale
+  Every re-ranking call goes through ``search.rerank`` (at each model's own batch size: 32,
+  so one batch of 25 pairs, for torch; 4 for the int8 twin, whose sessions share them), at the
+  cross-encoder's own ``max_length``. Offline at the full scale
   the release reranker is used, or, while it does not exist, the small one (``cross_encoder``
   says which).
 * ``encode_cpu_seconds`` and ``rerank_top25_cpu_s``: the CPU time (all threads of this
   process) of the same runs. On a machine shared with other jobs the wall-clock numbers above
   rise with the load; CPU time much less so, which helps to read a loaded run.
 * ``device``, ``backend_plain``, ``backend_fast``, ``machine`` (CPU model, count, VNNI),
-  ``load_average`` at start and end (on a shared machine every time above depends on it), and
-  ``peak_rss_mb``: the peak resident memory of the process, the full corpus encode included.
+  ``load_average`` at start and end (on a shared machine every time above depends on it),
+  ``peak_rss_mb``: the peak resident memory of the whole process, and ``peak_rss_mb_encode``
+  the same up to the end of the full corpus encode (both bi-encoders loaded, nothing of the
+  re-ranking yet).
 
 The printed table marks each number against the targets of the course's performance issue.
 Timing lives here and never in the unit tests, which check the pieces on tiny inputs.
@@ -96,7 +101,6 @@ TARGETS: dict[str, tuple[str, float]] = {
 
 SAMPLE = {"small": 256, "full": 1024}
 REPEATS = 3
-BATCH_SIZE = 32
 RERANK_DEPTH = 25
 FIRST_STAGE_DEPTH = 100
 SEED = 2026
@@ -155,24 +159,29 @@ def encode_speed(
     texts: Sequence[str],
     *,
     repeats: int = REPEATS,
-    batch_size: int = BATCH_SIZE,
 ) -> dict[str, float]:
     """Throughput (texts/s) of plain and fast ``encode`` on the same texts, and their ratio.
 
-    Each model first encodes one batch untimed (warm-up: allocation, onnxruntime's first run);
+    Each model encodes at its own default batch size (see ``encode.default_batch_size``).
+    Each first encodes a few texts untimed (warm-up: allocation, onnxruntime's first run);
     then the two alternate, ``repeats`` timed runs each, and the median run counts.
     """
+    from rerank_lab.encode import default_batch_size
+
     texts = list(texts)
     timings: dict[str, list[float]] = {"plain": [], "fast": []}
     models = {"plain": plain, "fast": fast}
 
     def run(model: SentenceTransformer, chosen: list[str]) -> None:
         model.encode(
-            chosen, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False
+            chosen,
+            batch_size=default_batch_size(model),
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
 
     for model in models.values():
-        run(model, texts[:batch_size])
+        run(model, texts[:32])
     cpu: dict[str, list[float]] = {"plain": [], "fast": []}
     for _ in range(repeats):
         for name, model in models.items():
@@ -308,6 +317,7 @@ def run_bench(
     _log(f"fast path: cold encode of the {len(texts):,} corpus chunks into an empty cache")
     with tempfile.TemporaryDirectory(dir=scratch, prefix="rerank-lab-bench-") as folder:
         fast_corpus, cache = cached_encode(fast, texts, Path(folder), repeats=repeats)
+    peak_after_encode = peak_rss_mb()
     _log("plain path: corpus embeddings (through the course's cache)")
     plain_corpus, plain_corpus_s = _timed(
         lambda: encode(plain, texts, cache=plain_cache, show_progress=False)
@@ -327,6 +337,7 @@ def run_bench(
         "docs_per_s_fast": speed["docs_per_s_fast"],
         "device": describe_device(device),
         "peak_rss_mb": None,
+        "peak_rss_mb_encode": peak_after_encode,
         "backend_plain": fast_encode.backend_of(plain),
         "backend_fast": fast_encode.backend_of(fast),
         "ndcg@10_plain": ndcg_plain,
@@ -390,7 +401,13 @@ def _meets(key: str, value: Any) -> str:
 def table(result: dict[str, Any]) -> str:
     """The result as aligned lines: each key, its value and whether it meets its target."""
     lines = []
-    for key in (*KEYS, "rerank_top25_s_plain", "rerank_ndcg_rel_loss", "corpus_encode_s"):
+    for key in (
+        *KEYS,
+        "peak_rss_mb_encode",
+        "rerank_top25_s_plain",
+        "rerank_ndcg_rel_loss",
+        "corpus_encode_s",
+    ):
         value = result.get(key)
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         lines.append(f"{key:<22} {shown:<34} {_meets(key, value)}".rstrip())

@@ -1,11 +1,12 @@
 """The fast CPU path: a course model as int8 ONNX, built once, cached on disk, checked on load.
 
-Plain ``SentenceTransformer.encode`` of all-MiniLM-L6-v2 manages about 50 chunks per second on
-two CPU cores: 14 minutes for the notebook-03 corpus. The same network exported to ONNX and
-quantised *dynamically* to int8 (weights stored as 8-bit integers per channel, activations
-quantised on the fly; no calibration data) runs about 3-4 times faster on CPUs with VNNI
-instructions and changes the embeddings very little (cosine to the fp32 embeddings about 0.99;
-the benchmark, ``python -m rerank_lab.bench``, measures speed and nDCG loss side by side).
+Plain ``SentenceTransformer.encode`` of all-MiniLM-L6-v2 manages about 25-50 chunks per second
+on two CPU cores (PubMed chunks of ~150 tokens): a quarter of an hour for the notebook-03
+corpus. The same network exported to ONNX and quantised *dynamically* to int8 (weights stored
+as 8-bit integers per channel, activations quantised on the fly; no calibration data) does
+about 2.9 times the work per core on CPUs with VNNI instructions and changes the embeddings
+very little (cosine to the fp32 embeddings about 0.99; the benchmark, ``python -m
+rerank_lab.bench``, measures speed and nDCG loss side by side).
 
 :func:`to_fast` turns a loaded torch model (a ``SentenceTransformer`` or a ``CrossEncoder``)
 into its int8 ONNX twin:
@@ -25,11 +26,17 @@ into its int8 ONNX twin:
 
 The quantisation config follows the CPU: ``avx512_vnni`` when ``/proc/cpuinfo`` lists the
 ``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (about 2.2x instead of 3-4x, see
-MEASURED.md); ``RERANK_LAB_ONNX_CONFIG`` overrides it. onnxruntime's thread count is measured,
-not assumed (on two vCPUs shared with another busy job one thread beats two, on the same
-machine idle two beat one): the first load in each situation (idle or busy, from the load
-average) times the candidates on a few texts and remembers the fastest for this number of CPUs
-in ``threads.json``; ``RERANK_LAB_ONNX_THREADS`` overrides it.
+MEASURED.md); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
+
+How the CPU's cores are used is measured, not assumed. A twin is one onnxruntime session or
+several (:mod:`rerank_lab.onnx_workers`: the model and its helpers, each session working on
+its own batches), each with some intra-op threads. On the idle 2-vCPU course machine two
+one-thread sessions encode 1.3x faster than one two-thread session; on the same machine
+shared with another busy job one session with one thread wins. So the first load in each
+situation (idle or busy, from the load average) times the layouts on a few texts and remembers
+the fastest for this number of CPUs in ``threads.json``; ``RERANK_LAB_ONNX_SESSIONS`` and
+``RERANK_LAB_ONNX_THREADS`` override it. Twins batch small by default (8 texts, 4 pairs):
+length-sorted small batches pad less, and the int8 kernels gain more from that than they lose.
 
 The embedding cache keeps the fast path's vectors apart from the plain ones: an ONNX model's
 fingerprint is the hash of its ONNX file (it has no torch weights), and its layout differs.
@@ -56,7 +63,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from rerank_lab.files import checksum, write_atomically
 from rerank_lab.settings import cache_dir
@@ -65,10 +72,13 @@ if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
 __all__ = [
+    "BATCH_SIZE",
     "CONFIG_ENV",
     "FAST_ENV",
     "FORMAT",
+    "SESSIONS_ENV",
     "THREADS_ENV",
+    "Layout",
     "FastModelUnavailable",
     "backend_of",
     "choose_fast",
@@ -84,7 +94,12 @@ FAST_ENV = "RERANK_LAB_FAST"
 """``0`` (or false/no/off) keeps the plain torch path wherever the fast one would be chosen."""
 
 THREADS_ENV = "RERANK_LAB_ONNX_THREADS"
-"""A positive int: onnxruntime's intra-op threads, instead of measuring the fastest."""
+"""A positive int: onnxruntime's intra-op threads per session, instead of measuring the fastest
+layout (with one session unless ``RERANK_LAB_ONNX_SESSIONS`` says otherwise)."""
+
+SESSIONS_ENV = "RERANK_LAB_ONNX_SESSIONS"
+"""A positive int: onnxruntime sessions sharing each call's batches, instead of measuring the
+fastest layout (one thread each unless ``RERANK_LAB_ONNX_THREADS`` says otherwise)."""
 
 CONFIG_ENV = "RERANK_LAB_ONNX_CONFIG"
 """``avx512_vnni``, ``avx512``, ``avx2`` or ``arm64``: the quantisation config, instead of the
@@ -96,6 +111,11 @@ FORMAT = 1
 CONFIGS = ("avx512_vnni", "avx512", "avx2", "arm64")
 MANIFEST = "fast_model.json"
 THREADS_FILE = "threads.json"
+LAYOUT_FORMAT = 2
+"""Version of ``threads.json``; a record of another version is measured again."""
+
+BATCH_SIZE = {"bi-encoder": 8, "cross-encoder": 4}
+"""A twin's default batch size (measured: see rerank_lab.bench and the module docstring)."""
 _OFF = {"0", "false", "no", "off"}
 
 #: Texts of realistic length (an abstract's chunk is ~200 words) for timing thread counts.
@@ -106,6 +126,19 @@ _TIMING_TEXT = (
 )
 
 M = TypeVar("M", "SentenceTransformer", "CrossEncoder")
+
+
+class Layout(NamedTuple):
+    """How a twin uses the CPU: ``sessions`` sessions sharing the batches, ``threads`` each."""
+
+    sessions: int
+    threads: int
+
+    def __str__(self) -> str:
+        thread_word = f"{self.threads} thread" + "s" * (self.threads > 1)
+        if self.sessions == 1:
+            return thread_word
+        return f"{self.sessions} sessions x {thread_word}"
 
 
 class FastModelUnavailable(RuntimeError):
@@ -362,8 +395,11 @@ def _versions() -> dict[str, str]:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _load(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
+def _session(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
+    """One twin: the int8 ONNX file in one onnxruntime session with ``threads`` threads."""
     import onnxruntime
+
+    from rerank_lab.onnx_workers import ParallelCrossEncoder, ParallelSentenceTransformer
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -375,8 +411,9 @@ def _load(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
     kwargs: dict[str, Any] = {}
     if kind == "cross-encoder":
         kwargs["max_length"] = manifest["source"]["max_length"]
+    twin_class = ParallelSentenceTransformer if kind == "bi-encoder" else ParallelCrossEncoder
     with _quiet_export():
-        model = _onnx_class(kind)(
+        model = twin_class(
             str(folder),
             backend="onnx",
             device="cpu",
@@ -387,11 +424,42 @@ def _load(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
             },
             **kwargs,
         )
+    model.batch_size = BATCH_SIZE[kind]
+    model.helpers = []
     return model
 
 
-def _timing_inputs(kind: str) -> list[Any]:
-    texts = [f"{i}. {_TIMING_TEXT * 2}" for i in range(16)]
+def _load(folder: Path, manifest: dict[str, Any], layout: Layout) -> Any:
+    """The twin with ``layout``: one session, and ``layout.sessions - 1`` helpers beside it."""
+    return _compose(_sessions(folder, manifest, [layout]), layout)
+
+
+def _sessions(
+    folder: Path, manifest: dict[str, Any], layouts: list[Layout]
+) -> dict[int, list[Any]]:
+    """Enough sessions for each of ``layouts``, by thread count; layouts share them (each
+    session holds its own copy of the weights and memory for its batches: ~100 MB here)."""
+    needed: dict[int, int] = {}
+    for layout in layouts:
+        needed[layout.threads] = max(needed.get(layout.threads, 0), layout.sessions)
+    return {
+        threads: [_session(folder, manifest, threads) for _ in range(count)]
+        for threads, count in needed.items()
+    }
+
+
+def _compose(sessions: dict[int, list[Any]], layout: Layout) -> Any:
+    """The twin with ``layout`` made of ``sessions``: the first, and the next ones as helpers."""
+    model, *helpers = sessions[layout.threads][: layout.sessions]
+    model.helpers = helpers
+    return model
+
+
+def _timing_inputs(kind: str, count: int) -> list[Any]:
+    """``count`` texts (or pairs) of 30 to 200 words: real chunks vary in length, and how well
+    a layout shares the work depends on it."""
+    words = (_TIMING_TEXT * 4).split()
+    texts = [f"{i}. " + " ".join(words[: 30 + (i * 53) % 170]) for i in range(count)]
     if kind == "cross-encoder":
         return [("does walking lower blood pressure?", text) for text in texts]
     return texts
@@ -399,85 +467,117 @@ def _timing_inputs(kind: str) -> list[Any]:
 
 def _run(model: Any, kind: str, inputs: list[Any]) -> None:
     if kind == "cross-encoder":
-        model.predict(inputs, batch_size=16, show_progress_bar=False)
+        model.predict(inputs, show_progress_bar=False)
     else:
-        model.encode(inputs, batch_size=16, show_progress_bar=False)
+        model.encode(inputs, show_progress_bar=False)
 
 
-def _thread_candidates() -> list[int]:
+def _layout_candidates() -> list[Layout]:
+    """One session with 1, 2, half or all of the CPUs' threads; 2, half or all one-thread
+    sessions. Never more threads in all than CPUs."""
     cpus = os.cpu_count() or 1
-    return sorted({n for n in (1, 2, cpus // 2, cpus) if 1 <= n <= cpus})
+    counts = sorted({n for n in (1, 2, cpus // 2, cpus) if 1 <= n <= cpus})
+    one_session = [Layout(1, threads) for threads in counts]
+    return one_session + [Layout(sessions, 1) for sessions in counts if sessions > 1]
 
 
 def load_class() -> str:
     """``busy`` when other work keeps at least half of the CPUs occupied (1-minute load
-    average), else ``idle``: the best thread count differs between the two (see below)."""
+    average), else ``idle``: the best layout differs between the two (see below)."""
     if not hasattr(os, "getloadavg"):
         return "idle"
     cpus = os.cpu_count() or 1
     return "busy" if os.getloadavg()[0] >= cpus / 2 else "idle"
 
 
-def _measured_threads(folder: Path, manifest: dict[str, Any]) -> tuple[int, Any]:
-    """The fastest intra-op thread count here and now, and, if it was timed now, its model.
+def _measured_layout(folder: Path, manifest: dict[str, Any]) -> tuple[Layout, Any]:
+    """The fastest layout here and now, and, if it was timed now, its model.
 
-    Candidates 1, 2, half and all of the CPUs are timed interleaved (1, 2, 1, 2, ...) on 16
-    texts of realistic length, best of two each, so a burst of load elsewhere skews them alike.
-    Which one wins depends on what else runs: measured on the 2-vCPU course machine, two
-    threads encode 1.7x faster than one when it is idle, and one is 1.5x faster than two while
-    another job keeps a core busy (threads then wait for each other). So the winner is
-    remembered per CPU count *and* per :func:`load_class`: each is measured once, the first
-    time a model loads in that situation, and looked up afterwards.
+    The candidates (:func:`_layout_candidates`) are timed interleaved on texts of realistic
+    lengths, enough for four batches per session of the largest candidate (at most 128), after
+    one untimed run each (every session allocates on its first batches), best of two runs
+    each, so a burst of load elsewhere skews them alike. The candidates share sessions (two
+    one-thread sessions serve one thread alone and two sessions x one thread), to keep the
+    memory of the measurement down. Which one wins depends on what else
+    runs: measured on the 2-vCPU course machine, idle, two one-thread sessions beat one
+    two-thread session, which beats one thread by 1.5x; while another job keeps a core busy one
+    thread is fastest (threads then wait for each other). So the winner is remembered per CPU
+    count *and* per :func:`load_class`: each is measured once, the first time a model loads in
+    that situation, and looked up afterwards.
     """
     cpus = os.cpu_count() or 1
     situation = load_class()
     remembered_path = folder / THREADS_FILE
     try:
         remembered = json.loads(remembered_path.read_text())
-        if remembered.get("cpus") != cpus:
+        if remembered.get("cpus") != cpus or remembered.get("format") != LAYOUT_FORMAT:
             remembered = {}
         known = remembered.get("by_load", {}).get(situation)
-        if known is not None and int(known["threads"]) >= 1:
-            return int(known["threads"]), None
+        if known is not None:
+            layout = Layout(int(known["sessions"]), int(known["threads"]))
+            if min(layout) >= 1:
+                return layout, None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         remembered = {}
-    candidates = _thread_candidates()
+    candidates = _layout_candidates()
     if len(candidates) == 1:
         return candidates[0], None
     kind = manifest["source"]["kind"]
-    inputs = _timing_inputs(kind)
-    loaded = {threads: _load(folder, manifest, threads) for threads in candidates}
-    timings: dict[int, list[float]] = {threads: [] for threads in candidates}
-    for model in loaded.values():
-        _run(model, kind, inputs[:4])  # warm-up: the first call allocates
-    for _round in range(2):
-        for threads, model in loaded.items():
+    most = max(layout.sessions for layout in candidates)
+    inputs = _timing_inputs(kind, min(128, max(16, 4 * most * BATCH_SIZE[kind])))
+    sessions = _sessions(folder, manifest, candidates)
+    timings: dict[Layout, list[float]] = {layout: [] for layout in candidates}
+    for _round in range(3):  # the first is a warm-up: each session allocates on first use
+        for layout in candidates:
+            model = _compose(sessions, layout)
             started = time.perf_counter()
             _run(model, kind, inputs)
-            timings[threads].append(time.perf_counter() - started)
-    best = min(candidates, key=lambda threads: min(timings[threads]))
+            if _round:
+                timings[layout].append(time.perf_counter() - started)
+    best = min(candidates, key=lambda layout: min(timings[layout]))
     by_load = dict(remembered.get("by_load") or {})
     by_load[situation] = {
-        "threads": best,
-        "seconds": {str(t): round(min(s), 4) for t, s in timings.items()},
+        "sessions": best.sessions,
+        "threads": best.threads,
+        "seconds": {str(layout): round(min(s), 4) for layout, s in timings.items()},
         "texts": len(inputs),
         "load_average": [round(x, 2) for x in os.getloadavg()]
         if hasattr(os, "getloadavg")
         else None,
     }
-    data = json.dumps({"cpus": cpus, "by_load": by_load}, indent=1).encode()
+    record = {"format": LAYOUT_FORMAT, "cpus": cpus, "by_load": by_load}
+    data = json.dumps(record, indent=1).encode()
     with contextlib.suppress(OSError):  # a read-only cache: measure again next time
         write_atomically(remembered_path, lambda handle: handle.write(data))
-    return best, loaded[best]
+    return best, _compose(sessions, best)
 
 
-def _threads_override() -> int | None:
-    value = os.environ.get(THREADS_ENV, "").strip()
-    if not value:
+def _positive_int(value: Any, what: str) -> int | None:
+    """``value`` as a positive int (None stays None); a clear error for anything else."""
+    if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{THREADS_ENV}={value!r} must be a positive int (onnxruntime threads).")
-    return int(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+        if not value.isdigit():
+            raise ValueError(f"{what}={value!r} must be a positive int.")
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}.")
+    return value
+
+
+def _wanted_layout(sessions: int | None, threads: int | None) -> Layout | None:
+    """The layout asked for (arguments first, then the environment), or None: measure it."""
+    sessions = _positive_int(sessions, "sessions")
+    threads = _positive_int(threads, "threads")
+    if sessions is None and threads is None:
+        sessions = _positive_int(os.environ.get(SESSIONS_ENV), SESSIONS_ENV)
+        threads = _positive_int(os.environ.get(THREADS_ENV), THREADS_ENV)
+    if sessions is None and threads is None:
+        return None
+    return Layout(sessions or 1, threads or 1)
 
 
 def to_fast(
@@ -486,29 +586,32 @@ def to_fast(
     name: str = "model",
     config: str | None = None,
     threads: int | None = None,
+    sessions: int | None = None,
 ) -> M:
     """The int8 ONNX twin of a torch ``SentenceTransformer`` or ``CrossEncoder``, on CPU.
 
     Built into the cache on first use (about 10 s for MiniLM), loaded from it afterwards; an
     invalid folder is rebuilt with a warning. ``name`` labels the folder, ``config`` overrides
-    the quantisation config (see :func:`quantization_config`), ``threads`` onnxruntime's
-    intra-op threads (default: ``RERANK_LAB_ONNX_THREADS``, else measured once per machine).
-    The result says what it is in ``model.rerank_lab_backend`` (see :func:`backend_of`).
+    the quantisation config (see :func:`quantization_config`). ``sessions`` and ``threads``
+    fix the layout (onnxruntime sessions sharing each call's batches, intra-op threads each;
+    the one not given is 1); by default ``RERANK_LAB_ONNX_SESSIONS`` and
+    ``RERANK_LAB_ONNX_THREADS``, else the layout measured once per machine and situation.
+    The twin is a :class:`~rerank_lab.onnx_workers.ParallelSentenceTransformer` or
+    :class:`~rerank_lab.onnx_workers.ParallelCrossEncoder` batching :data:`BATCH_SIZE` by
+    default; it says what it is in ``model.rerank_lab_backend`` (see :func:`backend_of`).
     """
     if not onnx_available():
         raise FastModelUnavailable(
             "The fast path needs the onnx extra: pip install -e '.[onnx]' (make setup does)."
         )
-    if threads is not None and (isinstance(threads, bool) or threads < 1):
-        raise ValueError(f"threads must be a positive int, got {threads!r}.")
     kind = _kind(model)
     config = config or quantization_config()
     if config not in CONFIGS:
         raise ValueError(f"Unknown quantisation config {config!r}; use one of {CONFIGS}.")
+    wanted = _wanted_layout(sessions, threads)
     source = _source(model, kind, config)
     key = _key(source)
     folder = _folder(name, config, key)
-    wanted = threads or _threads_override()
     for attempt in range(2):
         if not folder.is_dir():
             _build(model, folder, source, key)
@@ -517,7 +620,7 @@ def to_fast(
             try:
                 chosen, measured = wanted, None
                 if chosen is None:
-                    chosen, measured = _measured_threads(folder, manifest)
+                    chosen, measured = _measured_layout(folder, manifest)
                 fast = measured if measured is not None else _load(folder, manifest, chosen)
                 break
             except Exception as error:  # noqa: BLE001 - e.g. an ONNX file onnxruntime rejects
@@ -534,7 +637,7 @@ def to_fast(
         shutil.rmtree(folder, ignore_errors=True)
     if kind == "cross-encoder":
         activation = getattr(model, "activation_fn", None)
-        if activation is not None:
+        if activation is not None:  # predict hands it to the helpers
             fast.activation_fn = activation
     # ``model.model.name_or_path`` names where the weights come from (notebooks use it to find a
     # course model's training card or to load its torch classifier); optimum's ORTModel has no
@@ -543,7 +646,6 @@ def to_fast(
     runner = getattr(fast[0], "auto_model", None)
     if source_name and runner is not None and not hasattr(runner, "name_or_path"):
         runner.name_or_path = source_name
-    thread_word = "thread" if chosen == 1 else "threads"
-    fast.rerank_lab_backend = f"onnx int8 ({config}, {chosen} {thread_word})"
+    fast.rerank_lab_backend = f"onnx int8 ({config}, {chosen})"
     fast.rerank_lab_source = str(folder)
     return fast

@@ -605,7 +605,7 @@ def _cached_encoder(bi_encoder: SentenceTransformer) -> Callable[[list[str]], np
     from rerank_lab.encode import encode
 
     def run(texts: list[str]) -> np.ndarray:
-        return encode(bi_encoder, texts, batch_size=32, show_progress=len(texts) > 2000)
+        return encode(bi_encoder, texts, show_progress=len(texts) > 2000)
 
     return run
 
