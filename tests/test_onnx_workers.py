@@ -106,7 +106,7 @@ def test_two_sessions_encode_exactly_what_one_does(tiny_bi_encoder: Any, layout_
     one = fast_encode.to_fast(tiny_bi_encoder, name="tiny", sessions=1)
     two = fast_encode.to_fast(tiny_bi_encoder, name="tiny", sessions=2)
     assert type(two).__name__ == "ParallelSentenceTransformer" and len(two.helpers) == 1
-    assert two.batch_size == fast_encode.BATCH_SIZE["bi-encoder"]
+    assert two.batch_size == fast_encode.BATCH_SIZE
     for size in (2, 3, 32):
         alone = one.encode(TEXTS, batch_size=size, normalize_embeddings=True)
         shared = two.encode(TEXTS, batch_size=size, normalize_embeddings=True)
@@ -135,7 +135,7 @@ def test_two_sessions_score_pairs_exactly_as_one(tiny_cross_encoder: Any, layout
     one = fast_encode.to_fast(tiny_cross_encoder, name="tiny-ce", sessions=1)
     two = fast_encode.to_fast(tiny_cross_encoder, name="tiny-ce", sessions=2)
     assert type(two).__name__ == "ParallelCrossEncoder" and len(two.helpers) == 1
-    assert two.batch_size == fast_encode.BATCH_SIZE["cross-encoder"]
+    assert two.batch_size == fast_encode.BATCH_SIZE
     np.testing.assert_array_equal(two.predict(pairs), one.predict(pairs))
     np.testing.assert_array_equal(
         two.predict(pairs, batch_size=5), one.predict(pairs, batch_size=5)

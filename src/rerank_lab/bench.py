@@ -8,7 +8,7 @@ model call is preceded by an untimed warm-up, and every time is the median of se
 * ``docs_per_s_plain``, ``docs_per_s_fast``, ``encode_speedup``: throughput of plain
   ``SentenceTransformer.encode`` (torch fp32, its default batch of 32) and of the fast path (on
   CPU the int8 ONNX twin of ``rerank_lab.fast_encode`` as it loads, with its measured layout of
-  sessions and threads and its default batch of 8; on CUDA torch fp16), on a fixed random
+  sessions and threads and its default batch of 1; on CUDA torch fp16), on a fixed random
   sample of the corpus chunks (``--sample``, 256 at the small scale, 1,024 at full),
   ``--repeats`` runs each, interleaved plain/fast so that a burst of load elsewhere hits both
   alike. The speed-up is their ratio.
@@ -26,7 +26,7 @@ model call is preceded by an untimed warm-up, and every time is the median of se
   ``rerank_top25_s_plain`` the same with torch fp32 (on CUDA the fast side is the loader's
   fp16 model), and ``rerank_ndcg_rel_loss`` the relative nDCG@10 loss of the re-ranked runs.
   Every re-ranking call goes through ``search.rerank`` (at each model's own batch size: 32,
-  so one batch of 25 pairs, for torch; 4 for the int8 twin, whose sessions share them), at the
+  so one batch of 25 pairs, for torch; 1 for the int8 twin, whose sessions share them), at the
   cross-encoder's own ``max_length``. Offline at the full scale
   the release reranker is used, or, while it does not exist, the small one (``cross_encoder``
   says which).

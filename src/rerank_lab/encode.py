@@ -684,9 +684,9 @@ def encode(
     ``prompt_name`` selects one of the model's prompts (e.g. "query" for models that have one).
     Texts already in the cache are not encoded again, and each distinct text is encoded once;
     ``cache=False`` always encodes everything; an ``EmbeddingCache`` puts the cache elsewhere.
-    ``batch_size=None`` is the model's own: 32 for torch, 8 for the int8 twins (measured
-    faster; see :mod:`rerank_lab.onnx_workers`). On a GPU that runs out of memory the batch
-    size is halved and the encode retried.
+    ``batch_size=None`` is the model's own: 32 for torch, 1 for the int8 twins (measured
+    faster: nothing is padded; see ``fast_encode.BATCH_SIZE``). On a GPU that runs out of
+    memory the batch size is halved and the encode retried.
 
     Speed comes from the model and its loader, not from here: ``models.load_bi_encoder`` puts
     the model in fp16 on CUDA and picks the int8 ONNX twin on CPU (``rerank_lab.fast_encode``),

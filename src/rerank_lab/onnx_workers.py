@@ -1,13 +1,14 @@
 """Several single-thread onnxruntime sessions sharing one ``encode`` or ``predict`` call.
 
 Why: on a small CPU, onnxruntime's int8 kernels do not split one batch over two threads well.
-Measured on the 2-vCPU course machine (MiniLM, 512 PubMed chunks, idle): one session with one
-thread encodes about 37 chunks/s, one session with two threads about 55, and two one-thread
-sessions each working on its own batches about 70: nearly twice one thread. The same holds
-for the cross-encoder's 25 pairs. Small batches help too: int8 work grows with the padded
-length, and small length-sorted batches pad less (and give the sessions more batches to share).
+Measured on the 2-vCPU course machine (MiniLM, 512 PubMed chunks, idle, batches of 8): one
+session with one thread encodes about 37 chunks/s, one session with two threads about 55, and
+two one-thread sessions each working on its own batches about 70: nearly twice one thread.
+The same holds for the cross-encoder's 25 pairs. Small batches help too: int8 work grows with
+the padded length, and the twins' default batch of one text pads nothing at all (two sessions:
+97 chunks/s; see ``fast_encode.BATCH_SIZE``).
 
-So the fast twins of :mod:`rerank_lab.fast_encode` can be a :class:`ParallelSentenceTransformer`
+So the fast twins of :mod:`rerank_lab.fast_encode` are a :class:`ParallelSentenceTransformer`
 or :class:`ParallelCrossEncoder`: the model itself plus ``helpers``, more twins of the same
 ONNX file, each with its own session *and tokenizer* (a fast tokenizer must not be used from
 two threads at once). One call sorts its inputs by length, cuts them into batches, and the
@@ -16,9 +17,9 @@ release the GIL while they work); the results are put back in input order.
 
 The batches are cut here, the same way whether there are helpers or none, and each is scored
 exactly as a lone session would score it, so the output does not depend on the number of
-sessions. It does depend on the batch size, slightly: dynamic int8 quantisation scales each
-batch's activations by that batch's own range (cross-encoder logits moved by up to 0.36
-between batch sizes 32 and 8 on 25 PubMed pairs; re-ranked nDCG@10 barely: see the bench).
+sessions. With batches of more than one text it does depend on the batch size, slightly:
+dynamic int8 quantisation scales each batch's activations by that batch's own range
+(cross-encoder logits moved by up to 0.36 between batch sizes 32 and 8 on 25 PubMed pairs).
 
 Only the plain form of a call is spread out (a list of texts or pairs, numpy output, no
 ``pool``, ``device`` or ``precision``); any other call runs as sentence-transformers runs it,

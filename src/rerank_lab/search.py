@@ -185,8 +185,8 @@ def rerank(
     ``activation_fn`` is explicit because it changes what the scores mean: ``None`` keeps the
     model's own (MS MARCO cross-encoders output logits); ``torch.nn.Sigmoid()`` gives
     probabilities. The order is the same either way. ``top_k`` keeps only the best ones.
-    ``batch_size=None`` is the model's own: 32 for torch, 4 for the int8 twins (whose
-    sessions share the batches; measured fastest for 25 pairs on CPU). On a GPU that runs out
+    ``batch_size=None`` is the model's own: 32 for torch, 1 for the int8 twins (whose
+    sessions share the pairs; measured fastest for 25 pairs on CPU). On a GPU that runs out
     of memory the batch size is halved and the scoring retried.
     """
     if not isinstance(query, str):
