@@ -945,57 +945,58 @@ class Experiment:
 
     # ---- steps
 
-    def cross_encoder_result(self) -> StepResult:
-        """The cross-encoder itself on the test pairs: the teacher the silver labels come from."""
-        cached = self._load_result("cross-encoder")
+    def _scored(
+        self,
+        name: str,
+        model: Callable[[], Any],
+        predict: Callable[[Any], np.ndarray],
+        trained: str | None = None,
+    ) -> StepResult:
+        """Step ``name`` from the cache, else: ``model()`` (untimed), ``predict(model)`` on the
+        test pairs (timed as ``evaluate``), Spearman against gold, cached. ``trained`` names the
+        cached model whose training seconds the step reports."""
+        cached = self._load_result(name)
         if cached is not None:
             return cached
-        model = self.cross_encoder()
+        loaded = model()
         started = time.perf_counter()
-        predictions = label_pairs(model, self.gold.texts, self.test_pairs)
-        result = StepResult(
-            "cross-encoder",
-            spearman(predictions, self.test_scores),
-            predictions,
-            {"train": self.seconds("cross-encoder"), "evaluate": time.perf_counter() - started},
-        )
+        predictions = predict(loaded)
+        timings = {"evaluate": time.perf_counter() - started}
+        if trained is not None:
+            timings = {"train": self.seconds(trained), **timings}
+        result = StepResult(name, spearman(predictions, self.test_scores), predictions, timings)
         self._save_result(result)
         return result
 
+    def cross_encoder_result(self) -> StepResult:
+        """The cross-encoder itself on the test pairs: the teacher the silver labels come from."""
+        return self._scored(
+            "cross-encoder",
+            self.cross_encoder,
+            lambda model: label_pairs(model, self.gold.texts, self.test_pairs),
+            trained="cross-encoder",
+        )
+
     def baseline(self) -> StepResult:
-        """The bi-encoder before any training on gold."""
-        cached = self._load_result("untrained")
-        if cached is not None:
-            return cached
-        started = time.perf_counter()
-        predictions = pair_similarities(
-            untrained_bi_encoder(self.config, device=self.device), self.gold.texts, self.test_pairs
-        )
-        result = StepResult(
+        """The bi-encoder before any training on gold (its construction is timed too)."""
+        return self._scored(
             "untrained",
-            spearman(predictions, self.test_scores),
-            predictions,
-            {"evaluate": time.perf_counter() - started},
+            lambda: None,
+            lambda _: pair_similarities(
+                untrained_bi_encoder(self.config, device=self.device),
+                self.gold.texts,
+                self.test_pairs,
+            ),
         )
-        self._save_result(result)
-        return result
 
     def gold_only(self) -> StepResult:
         """The bi-encoder fine-tuned on gold only."""
-        cached = self._load_result("gold-only")
-        if cached is not None:
-            return cached
-        model = self.gold_only_model()
-        started = time.perf_counter()
-        predictions = pair_similarities(model, self.gold.texts, self.test_pairs)
-        result = StepResult(
+        return self._scored(
             "gold-only",
-            spearman(predictions, self.test_scores),
-            predictions,
-            {"train": self.seconds("gold-only"), "evaluate": time.perf_counter() - started},
+            self.gold_only_model,
+            lambda model: pair_similarities(model, self.gold.texts, self.test_pairs),
+            trained="gold-only",
         )
-        self._save_result(result)
-        return result
 
     def sample(self, strategy: str) -> tuple[list[Pair], dict[str, Any]]:
         """The unlabelled pairs a strategy picks, and what it needed on the way (for KDE: the
