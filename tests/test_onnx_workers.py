@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from rerank_lab import fast_encode
+from rerank_lab import fast_encode, onnx_workers
 from rerank_lab.onnx_workers import run_batches
 
 pytestmark = pytest.mark.skipif(
@@ -89,6 +89,12 @@ def test_batches_are_length_sorted_and_shared() -> None:
     assert workers[0].threads != workers[1].threads  # ...each in a thread of its own
 
 
+def test_batches_follow_the_given_length() -> None:
+    workers = [_Recorder()]
+    run_batches(workers, TEXTS, 4, lambda worker, batch: worker(batch), length=lambda t: -len(t))
+    assert workers[0].batches[0] == sorted(TEXTS, key=len)[:4]  # shortest first, as asked
+
+
 def test_a_workers_error_reaches_the_caller() -> None:
     def run(worker: Any, batch: list[str]) -> np.ndarray:
         if "x" in batch:
@@ -148,3 +154,34 @@ def test_two_sessions_score_pairs_exactly_as_one(tiny_cross_encoder: Any, layout
     assert sorted(entry["corpus_id"] for entry in ranked) == list(range(len(TEXTS)))
     as_tensor = two.predict(pairs, convert_to_tensor=True)
     assert isinstance(as_tensor, torch.Tensor)
+
+
+def test_pairs_are_scored_as_predict_scores_them_one_by_one(
+    tiny_cross_encoder: Any, layout_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sessions are called directly with the call's pairs tokenised at once: the same
+    tokens (a pair longer than max_length is cut the same way) and the same scores, bitwise,
+    as sentence-transformers' own predict on one pair at a time."""
+    from sentence_transformers import CrossEncoder
+
+    too_long = " ".join(TEXTS * 10)
+    pairs = [("what is a cat", text) for text in [*TEXTS, too_long]]
+    two = fast_encode.to_fast(tiny_cross_encoder, name="tiny-ce", sessions=2)
+    assert len(two.tokenizer(*pairs[-1])["input_ids"]) > two.max_seq_length
+    monkeypatch.setattr(onnx_workers, "_shared_per_batch", lambda *a: pytest.fail("not direct"))
+    for activation in (torch.nn.Identity(), torch.nn.Sigmoid()):
+        own = CrossEncoder.predict(two, pairs, batch_size=1, activation_fn=activation)
+        np.testing.assert_array_equal(two.predict(pairs, activation_fn=activation), own)
+    assert two.predict(pairs).dtype == np.float32
+    padded = two.predict(pairs, batch_size=4)  # batches padded here, as predict pads them
+    np.testing.assert_allclose(padded, CrossEncoder.predict(two, pairs, batch_size=4), atol=0.05)
+
+
+def test_pairs_are_scored_batch_by_batch_without_a_session(
+    tiny_cross_encoder: Any, layout_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pairs = [("what is a cat", text) for text in TEXTS]
+    two = fast_encode.to_fast(tiny_cross_encoder, name="tiny-ce", sessions=2)
+    direct = two.predict(pairs)
+    monkeypatch.setattr(onnx_workers, "_session_of", lambda model: None)
+    np.testing.assert_array_equal(two.predict(pairs), direct)
