@@ -1,4 +1,5 @@
-"""write_atomically: a cache file is either wholly written or not there at all."""
+"""write_atomically: a cache file is either wholly written or not there at all; and a model
+folder's weights are checked by their safetensors header without loading them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import IO
 
 import pytest
 
-from rerank_lab.files import write_atomically
+from rerank_lab.files import safetensors_header, write_atomically
 
 
 def test_writes_the_content_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -52,3 +53,39 @@ def test_checksum_matches_hashlib_and_notices_a_changed_file(tmp_path: Path) -> 
     assert checksum(path) == hashlib.blake2b(b"damaged", digest_size=16).hexdigest()
     with pytest.raises(ValueError, match="must be 'blake2b' or 'sha256'"):
         checksum(path, "md5")
+
+
+# --- safetensors headers ------------------------------------------------------------------------
+
+
+def test_safetensors_header_of_a_real_file(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"weight": torch.zeros(2, 3)}, str(tmp_path / "model.safetensors"))
+    header = safetensors_header(tmp_path / "model.safetensors")
+    assert header["weight"]["shape"] == [2, 3]
+    assert header["weight"]["dtype"] == "F32"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\n", "header size"),
+        (b"", "header size"),
+        ((5).to_bytes(8, "little") + b"[1,2]", "not a JSON object"),
+        ((9).to_bytes(8, "little") + b'{"a": 1', ""),  # cut short: not JSON
+    ],
+)
+def test_safetensors_header_rejects_what_is_not_one(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        safetensors_header(path)
+
+
+def test_safetensors_header_of_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        safetensors_header(tmp_path / "model.safetensors")

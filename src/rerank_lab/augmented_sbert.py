@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rerank_lab.files import write_atomically
+from rerank_lab.files import safetensors_header, write_atomically
 from rerank_lab.settings import Scale, cache_dir
 
 if TYPE_CHECKING:
@@ -789,11 +789,7 @@ def _model_problem(folder: Path, key: str) -> str | None:
     if missing:
         return f"lacks {', '.join(missing)}"
     try:
-        with (folder / "model.safetensors").open("rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if not 0 < size < 10_000_000:
-                raise ValueError("bad safetensors header")
-            json.loads(handle.read(size))
+        safetensors_header(folder / "model.safetensors")
         card = json.loads((folder / "augsbert.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         return f"corrupt ({type(error).__name__}: {error})"

@@ -12,13 +12,14 @@ instead of trusted.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["checksum", "write_atomically"]
+__all__ = ["checksum", "safetensors_header", "write_atomically"]
 
 _CHECKSUMS: dict[tuple[str, str], tuple[tuple[int, int, int], str]] = {}
 
@@ -64,3 +65,25 @@ def checksum(path: Path | str, algorithm: str = "blake2b") -> str:
             digest.update(block)
     _CHECKSUMS[(str(path), algorithm)] = (identity, digest.hexdigest())
     return digest.hexdigest()
+
+
+#: A safetensors header is a JSON table of tensor names, shapes and offsets; far below this.
+_MAX_HEADER_BYTES = 10_000_000
+
+
+def safetensors_header(path: Path | str) -> dict[str, object]:
+    """The JSON header of a ``.safetensors`` file, read without loading the weights.
+
+    Why: a model folder can look complete and still be useless: a save cut short, or a git
+    checkout holding a Git LFS pointer instead of the weights. Reading the header (8 bytes of
+    length, then that much JSON) catches both in microseconds. Raises ``OSError`` when the file
+    cannot be read and ``ValueError`` when it is not a safetensors file.
+    """
+    with Path(path).open("rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        if not 0 < size < _MAX_HEADER_BYTES:
+            raise ValueError(f"bad safetensors header size {size}")
+        header = json.loads(handle.read(size))
+    if not isinstance(header, dict):
+        raise ValueError("the safetensors header is not a JSON object")
+    return header

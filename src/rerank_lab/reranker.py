@@ -58,6 +58,7 @@ import numpy as np
 
 from rerank_lab import pubmed
 from rerank_lab.collection import FAMILIES, Collection, load_collection
+from rerank_lab.files import safetensors_header
 from rerank_lab.settings import cache_dir, data_dir, shown_path
 
 if TYPE_CHECKING:
@@ -1334,11 +1335,7 @@ def model_problem(folder: Path | str) -> str | None:
     if missing:
         return f"{folder} lacks {', '.join(missing)}"
     try:
-        with (folder / "model.safetensors").open("rb") as handle:
-            size = int.from_bytes(handle.read(8), "little")
-            if not 0 < size < 10_000_000:
-                raise ValueError("bad header size")
-            json.loads(handle.read(size))
+        safetensors_header(folder / "model.safetensors")
         json.loads((folder / "training.json").read_text(encoding="utf-8"))
         json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
