@@ -74,7 +74,7 @@ def test_safetensors_header_of_a_real_file(tmp_path: Path) -> None:
         (b"version https://git-lfs.github.com/spec/v1\noid sha256:ab\n", "header size"),
         (b"", "header size"),
         ((5).to_bytes(8, "little") + b"[1,2]", "not a JSON object"),
-        ((9).to_bytes(8, "little") + b'{"a": 1', ""),  # cut short: not JSON
+        ((9).to_bytes(8, "little") + b'{"a": 1', "Expecting"),  # cut short: not JSON
     ],
 )
 def test_safetensors_header_rejects_what_is_not_one(
