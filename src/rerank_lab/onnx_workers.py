@@ -209,6 +209,11 @@ def _padded(rows: list[list[int]], pad: int) -> np.ndarray:
     return out
 
 
+def _rows_per_pair(rows: Any, count: int) -> bool:
+    """Whether ``rows`` is what an unpadded tokenisation gives: a list of ``count`` token lists."""
+    return isinstance(rows, list) and len(rows) == count and all(isinstance(r, list) for r in rows)
+
+
 def _scores(
     logits: np.ndarray, activation_fn: Any, apply_softmax: bool, num_labels: int
 ) -> np.ndarray:
@@ -245,10 +250,14 @@ def _score_directly(
         return None
     if tokenizer.padding_side != "right":
         return None
-    features = model.preprocess(pairs, processing_kwargs=_UNPADDED)
     names = [node.name for node in sessions[0].get_inputs()]
-    outputs = [node.name for node in sessions[0].get_outputs()]
-    if not set(names) <= set(features) or "logits" not in outputs:
+    if "logits" not in [node.name for node in sessions[0].get_outputs()]:
+        return None
+    try:
+        features = model.preprocess(pairs, processing_kwargs=_UNPADDED)
+    except TypeError:  # a sentence-transformers without per-call tokenizer options
+        return None
+    if not all(_rows_per_pair(features.get(name), len(pairs)) for name in names):
         return None
     pads = {"input_ids": tokenizer.pad_token_id or 0}
     activation_fn = kwargs.get("activation_fn")
