@@ -645,7 +645,7 @@ def to_fast(
         shutil.rmtree(folder, ignore_errors=True)
     if kind == "cross-encoder":
         activation = getattr(model, "activation_fn", None)
-        if activation is not None:  # predict hands it to the helpers
+        if activation is not None:  # predict applies it to every session's logits
             fast.activation_fn = activation
     # ``model.model.name_or_path`` names where the weights come from (notebooks use it to find a
     # course model's training card or to load its torch classifier); optimum's ORTModel has no

@@ -296,8 +296,8 @@ class ParallelCrossEncoder(CrossEncoder):
     batch_size: int = 32
 
     def predict(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        """As ``CrossEncoder.predict``; plain calls are spread over the helpers (each with
-        this model's activation: it may have been changed since they were loaded)."""
+        """As ``CrossEncoder.predict``; plain calls are spread over the helpers, and every
+        session's logits get this model's activation (it may have changed since they loaded)."""
         required = {"convert_to_numpy": True, "convert_to_tensor": False}
         if not args and kwargs.get("activation_fn") is None:
             kwargs["activation_fn"] = self.activation_fn
