@@ -8,8 +8,9 @@ real, warm cache and the offline world of the root conftest.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,36 @@ def tiny_cross_encoder(tiny_cross_encoder_dir: Path) -> object:
     from sentence_transformers import CrossEncoder
 
     return CrossEncoder(str(tiny_cross_encoder_dir), device="cpu", max_length=64)
+
+
+@pytest.fixture
+def library_line(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Switch the library line the course's caches see: ``switch("other")`` makes every package
+    report version 99.0.0 (as after a major upgrade), ``switch("running")`` restores the real
+    versions. Undone at teardown."""
+    from rerank_lab import artefacts
+
+    real = artefacts.versions
+
+    def upgraded(packages: Iterable[str] = artefacts.LOADING) -> dict[str, str]:
+        return {name: "99.0.0" for name in real(packages)}
+
+    def switch(which: str) -> None:
+        assert which in ("other", "running")
+        monkeypatch.setattr(artefacts, "versions", upgraded if which == "other" else real)
+
+    return switch
+
+
+def _break_modules_json(folder: Path) -> None:
+    path = folder / "modules.json"
+    modules = json.loads(path.read_text())
+    modules[-1]["type"] = "sentence_transformers.base.modules.no_such_module.Normalize"
+    path.write_text(json.dumps(modules))
+
+
+@pytest.fixture
+def break_modules_json() -> Callable[[Path], None]:
+    """Make a saved SentenceTransformer folder name a module this line lacks, as a folder saved
+    by sentence-transformers 6 does for 5.x (the card and weights still check out)."""
+    return _break_modules_json

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from rerank_lab import artefacts
 from rerank_lab import augmented_sbert as asb
 
 # ----------------------------------------------------------------------------------- Spearman
@@ -277,9 +280,69 @@ def test_a_cached_model_for_other_settings_is_not_trusted(tmp_path: Path) -> Non
     (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
     (folder / "augsbert.json").write_text(json.dumps({"key": "other"}))
     assert asb._model_problem(folder, "k") == "trained for other data or settings"
+    assert artefacts.LINE_CHANGED in asb._model_problem(folder, "other")  # no versions recorded
+    card = {"key": "other", "versions": artefacts.versions()}
+    (folder / "augsbert.json").write_text(json.dumps(card))
     assert asb._model_problem(folder, "other") is None
+    card["versions"] = {**card["versions"], "transformers": "99.0.0"}
+    (folder / "augsbert.json").write_text(json.dumps(card))
+    assert "transformers 99.0.0" in asb._model_problem(folder, "other")
+    card["versions"] = artefacts.versions()
+    (folder / "augsbert.json").write_text(json.dumps(card))
     (folder / "model.safetensors").write_bytes(b"\xff" * 16)
     assert "corrupt" in asb._model_problem(folder, "other")
+
+
+def test_models_are_kept_per_library_line_and_one_that_does_not_load_is_rebuilt(
+    tiny_backbone: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    library_line: Callable[[str], None],
+    break_modules_json: Callable[[Path], None],
+) -> None:
+    """Switching lines trains each line's own teacher and student once, never on switching back;
+    a student that passes every check but raises on load (a module path this line lacks, as
+    sentence-transformers 6.3 saves for 5.7) is set aside and trained again."""
+    trained: list[str] = []
+    real_bi, real_ce = asb.train_bi_encoder, asb.train_cross_encoder
+
+    def counted(name: str, train: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            trained.append(name)
+            return train(*args, **kwargs)
+
+        return run
+
+    monkeypatch.setattr(asb, "train_bi_encoder", counted("student", real_bi))
+    monkeypatch.setattr(asb, "train_cross_encoder", counted("teacher", real_ce))
+    gold = _gold()
+
+    def models() -> tuple[Any, Any]:
+        experiment = asb.Experiment(gold, TINY, device="cpu", progress=False, root=tmp_path)
+        return experiment.cross_encoder(), experiment.gold_only_model()
+
+    models()
+    assert trained == ["teacher", "student"]
+    running = {path.name for path in asb.Experiment(gold, TINY, root=tmp_path).folder.iterdir()}
+    library_line("other")
+    models()
+    assert trained == ["teacher", "student"] * 2
+    library_line("running")
+    models()  # switching back: both read from the running line's folders
+    assert trained == ["teacher", "student"] * 2
+    folder = asb.Experiment(gold, TINY, root=tmp_path).folder
+    assert running < {path.name for path in folder.iterdir()}
+
+    student = folder / f"gold-only-{artefacts.line()}"
+    break_modules_json(student)
+    assert asb._model_problem(student, asb.Experiment(gold, TINY, root=tmp_path).key) is None
+    with pytest.warns(UserWarning, match="gold-only model .* does not load .*building it again"):
+        _, rebuilt = models()
+    assert trained == ["teacher", "student"] * 2 + ["student"]
+    assert rebuilt.encode(["a sentence"]).shape == (1, 32)
+    assert (folder / f"{student.name}.damaged" / "modules.json").is_file()
+    models()  # the rebuilt one loads
+    assert len(trained) == 5
 
 
 def test_unknown_strategy_is_refused(tmp_path: Path) -> None:

@@ -340,9 +340,32 @@ def test_a_model_onnxruntime_cannot_load_is_rebuilt(
         return real_load(*args)
 
     monkeypatch.setattr(fast_encode, "_load", load_once_failing)
-    with pytest.warns(UserWarning, match="does not load: RuntimeError"):
+    with pytest.warns(UserWarning, match=r"does not load \(RuntimeError: \[ONNXRuntimeError\]"):
         fast = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
     assert fast.backend == "onnx" and failures == [1]
+    assert Path(fast.rerank_lab_source) == folder
+    assert (folder.parent / f"{folder.name}.damaged" / fast_encode.MANIFEST).is_file()
+
+
+def test_a_twin_from_another_library_line_is_exported_again(
+    tiny_bi_encoder: Any, tiny_built: tuple[Any, Path], library_line: Any
+) -> None:
+    """Twins take seconds to export: one folder per model, rebuilt when the line changes."""
+    fast, folder = tiny_built
+    texts = ["a first text", "and a second one"]
+    expected = fast.encode(texts)
+    manifest = json.loads((folder / fast_encode.MANIFEST).read_text())
+    assert set(fast_encode.TWIN_LOADING) <= set(manifest["versions"])
+    library_line("other")
+    with pytest.warns(UserWarning, match="is out of date .*another library line.*building it"):
+        rebuilt = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
+    assert Path(rebuilt.rerank_lab_source) == folder
+    manifest = json.loads((folder / fast_encode.MANIFEST).read_text())
+    assert manifest["versions"]["sentence-transformers"] == "99.0.0"
+    np.testing.assert_allclose(rebuilt.encode(texts), expected, atol=1e-6)
+    library_line("running")
+    with pytest.warns(UserWarning, match="is out of date"):
+        fast_encode.to_fast(tiny_bi_encoder, name="tiny")
 
 
 def test_an_interrupted_build_leaves_nothing_behind(

@@ -10,6 +10,8 @@ checkpoints) runs in seconds. What the real recipe achieves is measured by
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import pubmed, reranker
+from rerank_lab import artefacts, pubmed, reranker
 from rerank_lab.collection import Collection
 
 TOPICS = [
@@ -393,9 +395,13 @@ def test_release_model_missing_or_corrupt_names_make_target(
 
 
 def test_small_model_is_built_on_first_use(
-    temp_cache: Path, monkeypatch: pytest.MonkeyPatch
+    temp_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_cross_encoder_dir: Path,
+    library_line: Callable[[str], None],
 ) -> None:
-    """Missing: a clear error, or (by default) trained once into the cache and then reused."""
+    """Missing: a clear error, or (by default) trained once into the cache and then reused; kept
+    per library line; a folder that passes the checks but does not load is trained again."""
     splits = {"fingerprint": "today"}
     monkeypatch.setattr(reranker, "load_collection", lambda scale: None)
     monkeypatch.setattr(reranker, "collection_fingerprint", lambda _: splits["fingerprint"])
@@ -405,17 +411,14 @@ def test_small_model_is_built_on_first_use(
 
     def fake_train(scale: str, output: Path, **kwargs: Any) -> Path:
         calls.append((scale, output))
-        output.mkdir(parents=True)
-        (output / "model.safetensors").write_bytes(len(b"{}").to_bytes(8, "little") + b"{}")
-        for name in ("config.json", "tokenizer.json"):
-            (output / name).write_text("{}")
-        card = {"collection_fingerprint": splits["fingerprint"]}
+        shutil.copytree(tiny_cross_encoder_dir, output)
+        card = {"collection_fingerprint": splits["fingerprint"], "versions": artefacts.versions()}
         (output / "training.json").write_text(json.dumps(card))
         return output
 
     monkeypatch.setattr(reranker, "train_reranker", fake_train)
     path = reranker.small_reranker_path()
-    assert path == temp_cache / "models" / "rerank-lab-reranker-small"
+    assert path == temp_cache / "models" / f"rerank-lab-reranker-small-{artefacts.line()}"
     assert reranker.model_problem(path) is None
     assert reranker.small_reranker_path() == path
     assert len(calls) == 1 and calls[0][0] == "small"
@@ -425,3 +428,25 @@ def test_small_model_is_built_on_first_use(
         reranker.small_reranker_path(train_if_missing=False)
     assert reranker.small_reranker_path() == path
     assert len(calls) == 2
+
+    library_line("other")  # another line trains its own, beside this line's
+    with pytest.raises(reranker.RerankerUnavailable, match="not built"):
+        reranker.small_reranker_path(train_if_missing=False)
+    other = reranker.small_reranker_path()
+    assert other != path and other.name.endswith("-st99.0-tf99.0") and len(calls) == 3
+    library_line("running")
+    assert reranker.small_reranker_path() == path and len(calls) == 3  # no retraining
+    card = json.loads((path / "training.json").read_text())
+    card["versions"]["sentence-transformers"] = "99.0.0"  # a folder copied from another line
+    (path / "training.json").write_text(json.dumps(card))
+    with pytest.raises(reranker.RerankerUnavailable, match="another library line"):
+        reranker.small_reranker_path(train_if_missing=False)
+    assert reranker.small_reranker_path() == path and len(calls) == 4
+
+    # Valid files and card, but transformers cannot build it: set aside, trained again.
+    (path / "config.json").write_text(json.dumps({"model_type": "no-such-architecture"}))
+    reranker._LOADED.clear()
+    with pytest.warns(UserWarning, match="small reranker .* does not load"):
+        assert reranker.small_reranker_path() == path
+    assert len(calls) == 5 and (path.parent / f"{path.name}.damaged").is_dir()
+    assert reranker.small_reranker_path() == path and len(calls) == 5

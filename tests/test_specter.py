@@ -6,13 +6,15 @@ adapter, and related-paper evaluation. Tiny models and tables: the whole file ru
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import specter
+from rerank_lab import artefacts, specter
 
 pytest.importorskip("adapters")
 
@@ -215,6 +217,62 @@ def test_save_load_activate_and_switch(
         specter.load_adapter(fresh, tmp_path)
 
 
+def test_course_adapter_is_kept_per_library_line_and_rebuilt_when_it_does_not_load(
+    tiny_bert_dir: Path,
+    temp_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    library_line: Callable[[str], None],
+) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    def fresh() -> SentenceTransformer:
+        return SentenceTransformer(
+            modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
+            device="cpu",
+        )
+
+    trained = []
+    real_train = specter.train_adapter
+
+    def counted(*args: object, **kwargs: object) -> dict:
+        trained.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(specter, "train_adapter", counted)
+    data = specter.build_related_papers(_documents(), "small")
+
+    def adapter() -> tuple[Path, SentenceTransformer]:
+        model = fresh()
+        folder, _ = specter.course_adapter(model, data, recipe=TINY_RECIPE, show_progress=False)
+        assert specter.ADAPTER_NAME in specter.active_adapter(model)
+        return folder, model
+
+    folder, _ = adapter()
+    card = json.loads((folder / "training.json").read_text())
+    assert card["versions"] == artefacts.versions(specter.ADAPTER_LOADING)
+    library_line("other")
+    other, _ = adapter()
+    assert other != folder and other.name.endswith("-ad99.0-tf99.0") and len(trained) == 2
+    library_line("running")
+    assert adapter()[0] == folder and len(trained) == 2  # switching back trains nothing
+
+    real_load = specter.load_adapter
+
+    def load_failing_once(*args: Any, **kwargs: Any) -> str:
+        monkeypatch.setattr(specter, "load_adapter", real_load)
+        real_load(*args, **kwargs)  # half loaded, then the library gives up
+        raise KeyError("adapter config field this adapters release does not know")
+
+    monkeypatch.setattr(specter, "load_adapter", load_failing_once)
+    with pytest.warns(UserWarning, match="adapter in .* does not load .*KeyError"):
+        again, model = adapter()
+    assert again == folder and len(trained) == 3
+    assert (folder.parent / f"{folder.name}.damaged").is_dir()
+    assert specter.adapter_problem(folder) is None
+    assert adapter()[0] == folder and len(trained) == 3
+
+
 def test_course_adapter_is_cached_validated_and_rebuilt(
     tiny_bi_encoder: object, tiny_bert_dir: Path, temp_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,8 +297,10 @@ def test_course_adapter_is_cached_validated_and_rebuilt(
         raise AssertionError("the cached adapter should have been reused")
 
     monkeypatch.setattr(specter, "train_adapter", no_training)
-    again, again_card = specter.course_adapter(fresh(), data, recipe=TINY_RECIPE)
+    reloaded = fresh()
+    again, again_card = specter.course_adapter(reloaded, data, recipe=TINY_RECIPE)
     assert again == folder and again_card == card
+    assert specter.ADAPTER_NAME in specter.active_adapter(reloaded)  # loaded from the cache
     monkeypatch.undo()
     monkeypatch.setenv("RERANK_LAB_CACHE", str(temp_cache))
 

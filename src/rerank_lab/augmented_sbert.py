@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rerank_lab import artefacts
 from rerank_lab.files import safetensors_header, write_atomically
 from rerank_lab.settings import Scale, cache_dir
 
@@ -795,7 +796,7 @@ def _model_problem(folder: Path, key: str) -> str | None:
         return f"corrupt ({type(error).__name__}: {error})"
     if card.get("key") != key:
         return "trained for other data or settings"
-    return None
+    return artefacts.version_problem(card.get("versions"))
 
 
 class Experiment:
@@ -865,14 +866,26 @@ class Experiment:
         write_atomically(self._result_path(result.name), lambda handle: handle.write(payload))
 
     def _cached_model(self, name: str, build: Callable[[], Any], load: Callable[[str], Any]) -> Any:
+        """The model ``name``, loaded from its folder when valid, else built and saved there.
+
+        Keyed per library line (the folder name carries it): the teacher and the gold-only
+        student take minutes (small) to an hour (full) to train, so a learner who switches
+        between two sentence-transformers lines keeps one copy for each instead of retraining
+        at every switch. A folder that passes the checks but raises on load is set aside and
+        built again.
+        """
         if name in self._models:
             return self._models[name]
-        folder = self.folder / name
+        folder = self.folder / f"{name}-{artefacts.line()}"
+        model = None
         if self.cache and _model_problem(folder, self.key) is None:
             card = json.loads((folder / "augsbert.json").read_text(encoding="utf-8"))
-            self._seconds[name] = float(card["seconds"])
-            model = load(str(folder))
-        else:
+            try:
+                model = load(str(folder))
+                self._seconds[name] = float(card["seconds"])
+            except Exception as error:  # noqa: BLE001 - any failure means: do not trust it
+                artefacts.set_aside(folder, error, f"{name} model")
+        if model is None:
             started = time.perf_counter()
             model = build()
             self._seconds[name] = time.perf_counter() - started
@@ -884,6 +897,7 @@ class Experiment:
                     "key": self.key,
                     "seconds": self._seconds[name],
                     "config": self.config.as_dict(),
+                    "versions": artefacts.versions(),
                 }
                 (staging / "augsbert.json").write_text(json.dumps(card), encoding="utf-8")
                 shutil.rmtree(folder, ignore_errors=True)

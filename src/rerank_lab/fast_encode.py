@@ -14,9 +14,10 @@ into its int8 ONNX twin:
 1. The cache folder is ``<cache>/models/onnx/<name>-<config>-<key>``, the key a hash of the
    torch model's weights (:func:`rerank_lab.encode.model_fingerprint`), layout, sequence length
    and the quantisation config. A model fine-tuned in a notebook therefore gets its own.
-2. If the folder is there and valid (its ``fast_model.json`` names this key and the ONNX file's
-   size and hash), it is loaded. A folder that fails the check, or whose ONNX file
-   onnxruntime cannot open, is deleted with a warning and built again.
+2. If the folder is there and valid (its ``fast_model.json`` names this key, the ONNX file's
+   size and hash, and the library line that exported it: :data:`TWIN_LOADING`), it is loaded.
+   A folder that fails the check is deleted with a warning and built again; one that passes
+   but does not load is moved aside (``rerank_lab.artefacts.set_aside``) and built again.
 3. Otherwise it is built in a temporary sibling folder and renamed into place in one step, so an
    interrupted build leaves nothing that looks finished: the torch model is saved there (out of
    ``site-packages``, which may be read-only, and in fp32: fp16 weights do not quantise),
@@ -66,6 +67,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from rerank_lab import artefacts
 from rerank_lab.files import checksum, write_atomically
 from rerank_lab.settings import cache_dir
 
@@ -111,6 +113,9 @@ FORMAT = 1
 
 CONFIGS = ("avx512_vnni", "avx512", "avx2", "arm64")
 MANIFEST = "fast_model.json"
+#: What loading a twin depends on. A twin takes seconds to export, so it is not kept per line:
+#: one folder per model, exported again (with a one-line warning) when the line changes.
+TWIN_LOADING = (*artefacts.LOADING, "optimum-onnx", "onnxruntime")
 THREADS_FILE = "threads.json"
 LAYOUT_FORMAT = 2
 """Version of ``threads.json``; a record of another version is measured again."""
@@ -298,6 +303,9 @@ def _problems(folder: Path, key: str) -> tuple[list[str], dict[str, Any]]:
         ]
         if not problems and checksum(onnx_file) != manifest["blake2b"]:
             problems.append("checksum")
+        stale = artefacts.version_problem(manifest.get("versions"), TWIN_LOADING)
+        if not problems and stale:
+            problems.append(stale)
     except (OSError, ValueError, KeyError, TypeError) as error:
         return [f"unreadable manifest ({type(error).__name__})"], {}
     return problems, manifest
@@ -329,7 +337,6 @@ def _onnx_class(kind: str) -> Any:
 
 def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
     """Export and quantise ``model`` into a temporary sibling of ``folder``, then rename it."""
-    import sentence_transformers
     import torch
     from sentence_transformers import export_dynamic_quantized_onnx_model
 
@@ -363,8 +370,7 @@ def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
             "bytes": (staging / onnx_file).stat().st_size,
             "blake2b": checksum(staging / onnx_file),
             "build_seconds": round(time.perf_counter() - started, 1),
-            "versions": _versions(),
-            "sentence_transformers": sentence_transformers.__version__,
+            "versions": artefacts.versions((*TWIN_LOADING, "optimum", "onnx", "torch")),
         }
         manifest_bytes = json.dumps(manifest, indent=1).encode()
         write_atomically(staging / MANIFEST, lambda handle: handle.write(manifest_bytes))
@@ -376,18 +382,6 @@ def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("onnxruntime", "optimum", "optimum-onnx", "onnx", "torch"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -634,11 +628,13 @@ def to_fast(
             except Exception as error:  # noqa: BLE001 - e.g. an ONNX file onnxruntime rejects
                 if attempt:
                     raise
-                problems = [f"does not load: {type(error).__name__}: {error}"[:300]]
+                artefacts.set_aside(folder, error, "int8 twin")
+                continue
         if attempt:
             raise FastModelUnavailable(f"Built {folder}, but it is invalid: {problems}.")
+        state = "out of date" if any(artefacts.LINE_CHANGED in p for p in problems) else "corrupt"
         warnings.warn(
-            f"Fast model cache {folder} is corrupt ({', '.join(problems)}); deleting it and "
+            f"Fast model cache {folder} is {state} ({', '.join(problems)}); deleting it and "
             "building it again.",
             stacklevel=2,
         )

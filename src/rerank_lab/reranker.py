@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rerank_lab import pubmed
+from rerank_lab import artefacts, pubmed
 from rerank_lab.collection import FAMILIES, Collection, load_collection
 from rerank_lab.files import safetensors_header
 from rerank_lab.settings import cache_dir, data_dir, shown_path
@@ -218,7 +218,9 @@ def default_output(scale: RerankerScale) -> Path:
     """Where each scale's model lives: the release one in data/ (committed), small in the cache."""
     if scale == "release":
         return data_dir() / "models" / "rerank-lab-reranker"
-    return cache_dir() / "models" / "rerank-lab-reranker-small"
+    # Keyed per library line: a small model saved by one sentence-transformers line need not
+    # load in another, and switching back should not cost another few minutes of training.
+    return cache_dir() / "models" / f"rerank-lab-reranker-small-{artefacts.line()}"
 
 
 def backbone_path() -> Path:
@@ -1163,7 +1165,9 @@ def _fit(run: _Run) -> Path:
         },
         "fp16_max_abs_score_difference": round(fp16_gap, 5),
         "machine": {**_machine(), "torch_threads": run.threads},
-        "versions": _versions(),
+        "versions": artefacts.versions(
+            ("torch", *artefacts.LOADING, "accelerate", "datasets", "bm25s", "numpy")
+        ),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     (output / "training.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
@@ -1231,17 +1235,6 @@ def _machine() -> dict[str, Any]:
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "python": platform.python_version(),
     }
-
-
-def _versions() -> dict[str, str]:
-    names = ("torch", "transformers", "sentence-transformers", "accelerate", "datasets")
-    versions = {}
-    for name in names + ("bm25s", "numpy"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    return versions
 
 
 def _training_card(card: dict[str, Any]) -> str:
@@ -1386,11 +1379,36 @@ def release_reranker_path() -> Path:
     return folder
 
 
+#: Folders (with their model file's identity) that loaded once in this process.
+_LOADED: set[tuple[str, int, int]] = set()
+
+
+def _loads(folder: Path) -> bool:
+    """Whether the model in ``folder`` loads, tried once per process and file; a folder that
+    passed every check but still raises (a save from a line whose module paths this one lacks,
+    say) is set aside so that it is trained again, not trusted."""
+    from sentence_transformers import CrossEncoder
+
+    stat = (folder / "model.safetensors").stat()
+    identity = (str(folder), stat.st_ino, stat.st_mtime_ns)
+    if identity in _LOADED:
+        return True
+    try:
+        CrossEncoder(str(folder), device="cpu")
+    except Exception as error:  # noqa: BLE001 - any failure means: do not trust it
+        artefacts.set_aside(folder, error, "small reranker")
+        return False
+    _LOADED.add(identity)
+    return True
+
+
 def small_reranker_path(*, train_if_missing: bool = True) -> Path:
     """The small reranker in the cache, trained on first use (a few minutes) when absent.
 
-    A broken folder (an interrupted run), or one trained on other query splits than today's
-    collection (its card's ``collection_fingerprint`` differs), is trained again. The
+    A broken folder (an interrupted run), one trained on other query splits than today's
+    collection (its card's ``collection_fingerprint`` differs), one saved by another library
+    line (the folder name carries the line, so this only meets a copied folder), or one that
+    does not load is trained again. The
     model is written to a sibling folder first and moved into place, so a parallel run never
     sees half a model.
     """
@@ -1403,11 +1421,15 @@ def small_reranker_path(*, train_if_missing: bool = True) -> Path:
             card = json.loads((folder / "training.json").read_text(encoding="utf-8"))
             if card.get("collection_fingerprint") != expected:
                 problem = f"{folder} was trained on other query splits than today's collection"
+            elif version := artefacts.version_problem(card.get("versions")):
+                problem = f"{folder} cannot be used here: {version}"
         return problem
 
     problem = trouble()
     if problem is None:
-        return folder
+        if _loads(folder):
+            return folder
+        problem = f"{folder} did not load"
     if not train_if_missing:
         raise RerankerUnavailable(
             f"The small course reranker is not built: {problem}. Build it with "

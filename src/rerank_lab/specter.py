@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from rerank_lab import artefacts
 from rerank_lab.files import checksum, write_atomically
 from rerank_lab.settings import Scale, cache_dir
 from rerank_lab.settings import scale as current_scale
@@ -618,13 +619,20 @@ CARD = "training.json"
 ADAPTER_FORMAT = 1
 
 
+#: What loading a saved adapter depends on: the adapters library and the transformers beneath it.
+ADAPTER_LOADING = ("adapters", "transformers")
+
+
 def _adapter_folder(scale: str) -> Path:
-    return cache_dir() / "adapters" / f"{ADAPTER_NAME}-{scale}"
+    # Keyed per library line: the full-scale adapter takes most of an hour on two CPU cores, so
+    # switching between two lines keeps one copy for each instead of retraining at each switch.
+    line = artefacts.line(ADAPTER_LOADING)
+    return cache_dir() / "adapters" / f"{ADAPTER_NAME}-{scale}-{line}"
 
 
 def adapter_problem(folder: Path, key: dict[str, Any] | None = None) -> str | None:
     """Why a cached adapter folder cannot be used (None when it can): missing or changed
-    files, a card from another recipe, data or backbone (``key``)."""
+    files, a card from another recipe, data or backbone (``key``) or another library line."""
     card_path = folder / CARD
     if not card_path.is_file():
         return "it has no training card (an interrupted or absent training)"
@@ -641,7 +649,7 @@ def adapter_problem(folder: Path, key: dict[str, Any] | None = None) -> str | No
             return f"{name} does not match its checksum"
     if key is not None and card.get("key") != key:
         return "it was trained with another recipe, data or backbone"
-    return None
+    return artefacts.version_problem(card.get("versions"), ADAPTER_LOADING)
 
 
 def course_adapter(
@@ -658,9 +666,8 @@ def course_adapter(
     abstract), unless the cache already holds one trained with the same recipe, pairs and
     backbone. The folder is written beside its final place and renamed into it, card last,
     so an interrupted run never leaves a folder that looks complete; a folder whose files no
-    longer match the card's checksums is trained again. Returns the folder and its card; the
-    adapter is *not* loaded into ``model`` when it came from the cache (call
-    :func:`load_adapter`), it is when it was just trained.
+    longer match the card's checksums, or that does not load, is trained again. Returns the
+    folder and its card; the adapter is loaded into ``model`` (and active) either way.
     """
     from rerank_lab.encode import model_fingerprint
 
@@ -678,8 +685,15 @@ def course_adapter(
     folder = _adapter_folder(data.scale)
     problem = adapter_problem(folder, key)
     if problem is None and not force:
-        return folder, json.loads((folder / CARD).read_text(encoding="utf-8"))
-    if folder.exists() and problem is not None:
+        try:
+            load_adapter(model, folder)
+            return folder, json.loads((folder / CARD).read_text(encoding="utf-8"))
+        except Exception as error:  # noqa: BLE001 - any failure means: do not trust it
+            loaded = _transformer(model)
+            if ADAPTER_NAME in loaded.adapters_config:  # half loaded: make room to train
+                loaded.delete_adapter(ADAPTER_NAME)
+            artefacts.set_aside(folder, error, "adapter")
+    elif folder.exists() and problem is not None:
         print(f"Training the adapter again: the cached one cannot be used ({problem}).")
 
     texts = {pmid: paper_text(row.title, row.abstract, sep) for pmid, row in data.papers.iterrows()}
@@ -694,7 +708,8 @@ def course_adapter(
     try:
         save_adapter(model, staging, ADAPTER_NAME)
         files = {path.name: checksum(path) for path in sorted(staging.iterdir()) if path.is_file()}
-        card = {"key": key, "files": files, "scale": data.scale, **summary}
+        versions = artefacts.versions(ADAPTER_LOADING)
+        card = {"key": key, "files": files, "scale": data.scale, "versions": versions, **summary}
         payload = json.dumps(card, indent=2).encode()
         write_atomically(staging / CARD, lambda handle: handle.write(payload))
         os.chmod(staging, 0o755)
@@ -896,8 +911,6 @@ def main(argv: list[str] | None = None) -> int:
     print(data.describe(), flush=True)
     model = models.load_bi_encoder("bi-encoder-symmetric", fast=False)
     folder, card = course_adapter(model, data, force=options.force)
-    if active_adapter(model) == "none":
-        load_adapter(model, folder)
     per_query = measure(model, data)
     table = per_query.mean().unstack().round(4)
     print(
