@@ -10,8 +10,19 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,lab,adapters,onnx,browser
 
+# The newest library line (constraints-latest.txt) in its own venv, for `make test-latest`.
+LATEST_VENV   := .venv-latest
+LATEST_BIN    := $(LATEST_VENV)/bin
+LATEST_STAMP  := $(LATEST_VENV)/.installed
+LATEST_EXTRAS := $(shell sed -n 's/^\# extras: //p' constraints-latest.txt)
+# Notebook 05 needs the adapters extra (transformers 4.57): it stays on the pinned line.
+LATEST_NOTEBOOKS := $(filter-out %05_specter2.ipynb %05_specter2_exercises.ipynb \
+  %05_specter2_solutions.ipynb,$(wildcard notebooks/[0-9][0-9]_*.ipynb notebooks/exercises/*.ipynb \
+  notebooks/solutions/*.ipynb))
+
 .DEFAULT_GOAL := help
 .PHONY: help setup lab test unit notebooks data reranker reranker-small lint lock clean-cache
+.PHONY: setup-latest test-latest lock-latest standins hub-cache
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,8 +41,39 @@ lab: setup  ## Set up, fill the offline cache, then open the notebooks in Jupyte
 	-@$(BIN)/python -m rerank_lab.lee > /dev/null || echo "Lee pairs not ready: run 'make data' with PyPI access for notebook 06."
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
-test: setup  ## Set up, then run the unit tests and every notebook (offline world, small scale)
+# The online world's rehearsal: every notebook against same-named stand-ins of the Hub's models
+# and data sets (rerank_lab.standins), read from a local Hugging Face cache with the Hub off.
+STANDINS        := $(CURDIR)/build/hf-standins
+STANDINS_LATEST := $(CURDIR)/build/hf-standins-latest
+REHEARSE         = RERANK_LAB_OFFLINE= HF_HUB_OFFLINE=1 HF_HOME=$(1)
+
+$(STANDINS)/.built: $(STAMP) src/rerank_lab/standins.py src/rerank_lab/hub.py
+	$(MAKE) --no-print-directory data
+	$(BIN)/python -m rerank_lab.hub standins $(STANDINS)
+	touch $@
+
+$(STANDINS_LATEST)/.built: $(LATEST_STAMP) src/rerank_lab/standins.py src/rerank_lab/hub.py
+	$(MAKE) --no-print-directory data
+	$(LATEST_BIN)/python -m rerank_lab.hub standins $(STANDINS_LATEST)
+	touch $@
+
+standins: $(STANDINS)/.built  ## Write the online rehearsal's stand-in Hugging Face cache (build/hf-standins)
+
+test: setup standins  ## Set up, then run the unit tests and every notebook, offline and online (rehearsal)
 	$(BIN)/python -m pytest
+	$(call REHEARSE,$(STANDINS)) $(BIN)/python -m pytest notebooks
+
+$(LATEST_STAMP): pyproject.toml constraints-latest.txt
+	test -x $(LATEST_BIN)/python || $(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+	$(LATEST_BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints-latest.txt -e ".[$(LATEST_EXTRAS)]"
+	touch $@
+
+setup-latest: $(LATEST_STAMP)  ## Create .venv-latest with the newest library line (constraints-latest.txt)
+
+test-latest: setup-latest $(STANDINS_LATEST)/.built  ## Unit tests and notebooks 01-04, 06, 07 on the newest library line, both worlds
+	RERANK_LAB_CONSTRAINTS=constraints-latest.txt $(LATEST_BIN)/python -m pytest tests $(LATEST_NOTEBOOKS)
+	$(call REHEARSE,$(STANDINS_LATEST)) $(LATEST_BIN)/python -m pytest $(LATEST_NOTEBOOKS)
 
 unit: setup  ## Only the unit tests of the package
 	$(BIN)/python -m pytest tests
@@ -66,6 +108,17 @@ lock:  ## Re-resolve the ranges of pyproject.toml in a scratch venv and rewrite 
 	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/'; } > build/constraints.txt
 	mv build/constraints.txt constraints.txt && rm -rf build/lock-venv
 	@echo "constraints.txt rewritten: update environment.yml to match (make test checks it)."
+
+lock-latest:  ## Re-resolve the newest releases the ranges allow and rewrite constraints-latest.txt
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet "pip>=24" "torch==2.13.0"
+	build/lock-venv/bin/python -m pip install --quiet -e ".[$(LATEST_EXTRAS)]"
+	{ sed -n '1,6p' constraints-latest.txt; build/lock-venv/bin/python -m pip freeze --exclude-editable \
+	  | sed -E 's/^(torch==[0-9.]+)\+cpu$$/\1/'; } > build/constraints-latest.txt
+	mv build/constraints-latest.txt constraints-latest.txt && rm -rf build/lock-venv
+
+hub-cache: setup  ## Download the online world's models and data sets into $HF_HOME for a classroom (needs the Hub)
+	$(BIN)/python -m rerank_lab.hub prefetch $(ARGS)
 
 clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/cache)
 	rm -rf data/cache

@@ -51,12 +51,14 @@ def temp_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
+def fresh_world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """Forget the world decision before and after the test, and undo what deciding it wrote.
 
     Deciding "offline" sets the HF_*_OFFLINE variables in os.environ and flips
     ``huggingface_hub.constants.HF_HUB_OFFLINE``; registering them with monkeypatch first means
-    their previous values come back at teardown. Yields the monkeypatch for convenience.
+    their previous values come back at teardown. The Hugging Face home is an empty folder, so
+    that a cache on the machine (or the rehearsal's stand-ins) does not decide the world; tests
+    of the local cache fill it. Yields the monkeypatch for convenience.
     """
     import huggingface_hub.constants as hub_constants
 
@@ -65,6 +67,9 @@ def fresh_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]
             monkeypatch.setenv(name, os.environ[name])
         else:
             monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    for name in ("HF_HUB_CACHE", "HF_DATASETS_CACHE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", hub_constants.HF_HUB_OFFLINE)
     world.reset()
     yield monkeypatch

@@ -7,6 +7,7 @@ These tests fail as soon as one of the three is edited without the others.
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -30,17 +31,36 @@ def _pins(lines: list[str]) -> dict[str, str]:
     return pins
 
 
-def _direct_requirements() -> list[Requirement]:
+#: The two tested sets: the pinned line (every extra) and the newest line (the extras its
+#: header names); ``make test-latest`` says which one runs through RERANK_LAB_CONSTRAINTS.
+SETS = ("constraints.txt", "constraints-latest.txt")
+
+
+def _extras(constraints_file: str) -> list[str] | None:
+    """The extras a set installs: its ``# extras:`` header line, or all of them (None)."""
+    for line in (ROOT / constraints_file).read_text().splitlines():
+        if line.startswith("# extras:"):
+            return [extra.strip() for extra in line.split(":", 1)[1].split(",")]
+    return None
+
+
+def _direct_requirements(constraints_file: str = "constraints.txt") -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     listed = list(project["dependencies"])
-    for extra in project.get("optional-dependencies", {}).values():
-        listed.extend(extra)
+    extras = _extras(constraints_file)
+    for name, extra in project.get("optional-dependencies", {}).items():
+        if extras is None or name in extras:
+            listed.extend(extra)
     return [Requirement(item) for item in listed]
+
+
+def _set_pins(constraints_file: str) -> dict[str, str]:
+    return _pins((ROOT / constraints_file).read_text().splitlines())
 
 
 @pytest.fixture(scope="module")
 def constraints() -> dict[str, str]:
-    return _pins((ROOT / "constraints.txt").read_text().splitlines())
+    return _set_pins("constraints.txt")
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +72,17 @@ def conda_pins() -> dict[str, str]:
     return _pins(pip_section)
 
 
-def test_every_direct_dependency_is_pinned_within_its_range(constraints: dict[str, str]) -> None:
-    for requirement in _direct_requirements():
+@pytest.mark.parametrize("constraints_file", SETS)
+def test_every_direct_dependency_is_pinned_within_its_range(constraints_file: str) -> None:
+    constraints = _set_pins(constraints_file)
+    for requirement in _direct_requirements(constraints_file):
         name = canonicalize_name(requirement.name)
         assert name in constraints, (
             f"{requirement.name} is in pyproject.toml but not constraints.txt"
         )
         version = Version(constraints[name])
         assert requirement.specifier.contains(version, prereleases=True), (
-            f"constraints.txt pins {requirement.name}=={version}, outside pyproject's "
+            f"{constraints_file} pins {requirement.name}=={version}, outside pyproject's "
             f"'{requirement.specifier}'"
         )
 
@@ -78,11 +100,29 @@ def test_environment_yml_pins_the_same_versions(
         )
 
 
-def test_the_running_environment_is_the_tested_set(constraints: dict[str, str]) -> None:
-    for requirement in _direct_requirements():
+def test_the_running_environment_is_the_tested_set() -> None:
+    running = os.environ.get("RERANK_LAB_CONSTRAINTS", "constraints.txt")
+    assert running in SETS, f"RERANK_LAB_CONSTRAINTS must name one of {SETS}, not {running!r}"
+    constraints = _set_pins(running)
+    setup = "make setup" if running == "constraints.txt" else "make setup-latest"
+    for requirement in _direct_requirements(running):
         name = canonicalize_name(requirement.name)
         installed = Version(metadata.version(requirement.name)).public
         assert installed == Version(constraints[name]).public, (
-            f"{requirement.name} {installed} is installed but constraints.txt tests "
-            f"{constraints[name]}: run `make setup`"
+            f"{requirement.name} {installed} is installed but {running} tests "
+            f"{constraints[name]}: run `{setup}`"
         )
+
+
+def test_the_latest_set_is_the_newest_hugging_face_line() -> None:
+    """What Colab moves towards: the majors the pinned set cannot reach, at least these."""
+    latest = _set_pins("constraints-latest.txt")
+    floors = {
+        "sentence-transformers": "6.3",
+        "transformers": "5.25",
+        "huggingface-hub": "2.0",
+        "datasets": "5.0",
+    }
+    for name, floor in floors.items():
+        assert Version(latest[name]) >= Version(floor), f"{name} {latest[name]} < {floor}"
+    assert _extras("constraints-latest.txt") == ["dev", "lab"]

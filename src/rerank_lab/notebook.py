@@ -51,10 +51,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup(seed: int = 42, *, device: str | None = None) -> Setup:
-    """Seed everything, decide world, device and scale, and print a report of them."""
+def setup(seed: int = 42, *, notebook: str | None = None, device: str | None = None) -> Setup:
+    """Seed everything, decide world, device and scale, and print a report of them.
+
+    ``notebook`` ("01" ... "07") tells the world what the notebook needs from the Hub, so that
+    a local Hugging Face cache holding just that is enough for the online world.
+    """
     seed_everything(seed)
-    chosen = Setup(world=world.current(), device=pick_device(device), scale=scale(), seed=seed)
+    chosen = Setup(
+        world=world.current(notebook), device=pick_device(device), scale=scale(), seed=seed
+    )
     versions = ", ".join(f"{name} {_version(name)}" for name in REPORTED_PACKAGES)
     print(f"Python {platform.python_version()}; {versions}")
     print(f"world:  {chosen.world}")

@@ -5,12 +5,17 @@ its sources. Offline (CI, air-gapped classrooms) it uses models and data that pi
 or that the course builds itself. The choice is made once per process:
 
 1. ``RERANK_LAB_OFFLINE=1`` forces offline, ``RERANK_LAB_OFFLINE=0`` forces online;
-2. otherwise ``HF_HUB_OFFLINE=1`` means offline;
-3. otherwise the Hub is asked once, with a hard deadline of about a second (DNS included, so a
-   machine without network never hangs for a minute on timeouts).
+2. otherwise, unless ``HF_HUB_OFFLINE=1``, the Hub is asked once, with a hard deadline
+   (:data:`PROBE_DEADLINE_S`, DNS included, so a machine without network never hangs for a
+   minute on timeouts); an answer means online;
+3. without the Hub (``HF_HUB_OFFLINE=1`` or no answer), the online world still runs **from the
+   local Hugging Face cache** when it holds every asset the notebook needs (a classroom's copy
+   made by ``python -m rerank_lab.hub prefetch``; CI's same-named stand-ins, reported as a
+   rehearsal). A cache holding only some of them is named, with the command that fetches the
+   rest, and the offline world runs.
 
-Offline, ``HF_HUB_OFFLINE`` is switched on for this process too, so that no library behind the
-course tries the network and waits on its own retries.
+Without the Hub, ``HF_HUB_OFFLINE`` is switched on for this process too, so that no library
+behind the course tries the network and waits on its own retries.
 """
 
 from __future__ import annotations
@@ -24,8 +29,12 @@ from typing import Literal
 
 WorldName = Literal["online", "offline"]
 
-#: Seconds the Hub has to answer before the course decides it is offline.
-PROBE_DEADLINE_S = 1.0
+#: Seconds the Hub has to answer before the course decides it is offline. Where the network
+#: refuses at once (no DNS, a closed port) the probe fails in a few hundredths of a second
+#: whatever the deadline; the deadline is paid in full only where packets vanish silently. Three
+#: seconds leave a cold Colab VM room for its first DNS look-up and TLS handshake, which a one
+#: second deadline could miss, sending a learner with internet to the offline world.
+PROBE_DEADLINE_S = 3.0
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -37,6 +46,9 @@ class World:
 
     name: WorldName
     reason: str
+    rehearsal: bool = False
+    """Online from same-named stand-ins (CI): the code paths are the online ones, the numbers
+    are not the real models'."""
 
     @property
     def online(self) -> bool:
@@ -87,17 +99,55 @@ def hub_answers(deadline_s: float = PROBE_DEADLINE_S) -> bool:
     return answered.is_set()
 
 
-def _decide() -> World:
+def _decide(notebook: str | None) -> World:
     forced = _env_flag("RERANK_LAB_OFFLINE")
     if forced is True:
         return World("offline", "RERANK_LAB_OFFLINE=1")
     if forced is False:
-        return World("online", "RERANK_LAB_OFFLINE=0")
+        return World("online", "RERANK_LAB_OFFLINE=0", rehearsal=_stand_ins(notebook))
     if _env_flag("HF_HUB_OFFLINE"):
-        return World("offline", "HF_HUB_OFFLINE=1")
-    if hub_answers():
+        why = "HF_HUB_OFFLINE=1"
+    elif hub_answers():
         return World("online", "the Hugging Face Hub answered")
-    return World("offline", f"the Hugging Face Hub did not answer within {PROBE_DEADLINE_S:g} s")
+    else:
+        why = f"the Hugging Face Hub did not answer within {PROBE_DEADLINE_S:g} s"
+    return _from_local_cache(notebook, why)
+
+
+def _stand_ins(notebook: str | None) -> bool:
+    """Whether any asset the notebook needs is one of the rehearsal's stand-ins."""
+    from rerank_lab import hub
+
+    return any(hub.is_standin(asset) for asset in hub.needed(notebook))
+
+
+def _from_local_cache(notebook: str | None, why: str) -> World:
+    """Online from the local Hugging Face cache when it holds what the notebook needs."""
+    from rerank_lab import hub
+
+    needed = hub.needed(notebook)
+    lacking = [asset for asset in needed if not hub.is_cached(asset)]
+    if needed and not lacking:
+        _silence_hub()  # the Hub is off or silent: libraries must read the cache, not retry
+        if _stand_ins(notebook):
+            return World(
+                "online",
+                f"{why}; from the local Hugging Face cache: a rehearsal with same-named "
+                "stand-ins, not the real models",
+                rehearsal=True,
+            )
+        return World("online", f"{why}; from the local Hugging Face cache")
+    if len(lacking) < len(needed):
+        which = f"notebook {notebook}" if notebook else "the course"
+        option = f" --notebook {notebook}" if notebook else ""
+        print(
+            f"The local Hugging Face cache holds {len(needed) - len(lacking)} of the "
+            f"{len(needed)} online assets {which} needs; missing: "
+            f"{', '.join(asset.id for asset in lacking)}. Fetch them where the Hub answers "
+            f"with `python -m rerank_lab.hub prefetch{option}` and copy that HF_HOME here."
+        )
+        why += f"; the local Hugging Face cache lacks {len(lacking)} of {which}'s assets"
+    return World("offline", why)
 
 
 def _silence_hub() -> None:
@@ -112,12 +162,16 @@ def _silence_hub() -> None:
         constants.HF_HUB_OFFLINE = True
 
 
-def current() -> World:
-    """The world of this process, decided on first call and then remembered."""
+def current(notebook: str | None = None) -> World:
+    """The world of this process, decided on first call and then remembered.
+
+    ``notebook`` ("01" ... "07") narrows the local-cache check to what that notebook needs
+    (all the course's assets when None); only the first call's counts.
+    """
     global _current
     with _lock:
         if _current is None:
-            _current = _decide()
+            _current = _decide(notebook)
             if not _current.online:
                 _silence_hub()
         return _current
