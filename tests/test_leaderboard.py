@@ -198,3 +198,33 @@ def test_the_command_line_fast_option_lets_the_loader_choose(
     monkeypatch.setattr(leaderboard, "to_records", lambda *args: [])
     assert leaderboard.main(["--split", "test", "--json", "--fast"]) == 0
     assert calls["bi"]["fast"] is None and calls["ce"]["fast"] is None
+
+
+def test_rerankers_are_scored_in_logits_whatever_their_default_activation(
+    tiny_bi_encoder: Any,
+    tiny_cross_encoder_dir: Path,
+    temp_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """bge-reranker-base keeps a Sigmoid by default; the leaderboard (and its blend, which
+    min-max scales scores) must see logits, as the notebooks do."""
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank_lab import search
+
+    model = CrossEncoder(
+        str(tiny_cross_encoder_dir), device="cpu", activation_fn=torch.nn.Sigmoid()
+    )
+    real_rerank = search.rerank
+    scores: list[float] = []
+
+    def recorded(*args: Any, **kwargs: Any) -> list:
+        assert isinstance(kwargs.get("activation_fn"), torch.nn.Identity)
+        hits = real_rerank(*args, **kwargs)
+        scores.extend(hit["score"] for hit in hits)
+        return hits
+
+    monkeypatch.setattr(search, "rerank", recorded)
+    leaderboard.run_leaderboard(_collection(), "test", tiny_bi_encoder, model, show_progress=False)
+    assert scores and not all(0 < score < 1 for score in scores)  # logits, not probabilities

@@ -15,12 +15,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rerank_lab import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 ALL = sorted(NOTEBOOKS.rglob("*.ipynb"))
 MAIN = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 CHECKED = "nbval-check-output"
-BADGE = "https://colab.research.google.com/github/rerank-lab/retrieve-and-rerank-lab/blob/main/"
+PUBLISHED = publish.published(ROOT)
 LINK = re.compile(r"\]\(([^)#\s]+\.ipynb|[^)#\s]+\.md)\)")
 ABSOLUTE = re.compile(r"(/work/|/home/|/tmp/|/Users/|C:\\\\)")
 
@@ -53,9 +55,11 @@ def test_badge_points_at_this_notebook_and_setup_comes_first(path: Path) -> None
     notebook = _read(path)
     first = notebook.cells[0]
     assert first.cell_type == "markdown" and first.source.startswith("# ")
-    assert BADGE + str(path.relative_to(ROOT)) in first.source
+    assert publish.colab_url(PUBLISHED, str(path.relative_to(ROOT))) in first.source
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert 'find_spec("rerank_lab")' in code[0].source, "the Colab set-up cell must come first"
+    clone = f'COURSE_REPO = "{publish.clone_url(PUBLISHED)}"'
+    assert clone in code[0].source, "the clone URL must be pyproject's Repository"
     assert "rl.notebook.setup(" in code[1].source, "the second code cell reports world and device"
 
 
@@ -93,3 +97,43 @@ def test_exercise_checks_store_the_error_their_stub_raises(path: Path) -> None:
         assert "raises-exception" in tags and CHECKED in tags, cell.source
         errors = [output for output in cell.outputs if output.output_type == "error"]
         assert errors and errors[0].ename == "ExerciseError", cell.source
+
+
+def test_one_command_points_every_notebook_at_a_fork(tmp_path: Path) -> None:
+    """`python -m rerank_lab.publish URL --branch B` rewrites the badges and clone cells of every
+    notebook and pyproject's URL, and the policy above then holds for the fork."""
+    import shutil
+
+    copy = tmp_path / "course"
+    shutil.copytree(NOTEBOOKS, copy / "notebooks")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, copy / name)
+    changed = publish.republish("https://github.com/a-teacher/rerank-fork.git", "spring", copy)
+    assert len(changed) == 1 + len(ALL)  # pyproject and every notebook; the README has none
+    fork = publish.published(copy)
+    assert fork == publish.Published("a-teacher/rerank-fork", "spring")
+    for path in sorted((copy / "notebooks").rglob("*.ipynb")):
+        notebook = _read(path)  # still valid JSON and a valid notebook
+        text = path.read_text()
+        assert "rerank-lab/retrieve-and-rerank-lab" not in text
+        badge = publish.colab_url(fork, str(path.relative_to(copy)))
+        assert badge in notebook.cells[0].source
+        code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+        assert 'COURSE_REPO = "https://github.com/a-teacher/rerank-fork.git"' in code.source
+    assert publish.republish("https://github.com/a-teacher/rerank-fork", "spring", copy) == []
+    with pytest.raises(ValueError, match="not a GitHub repository URL"):
+        publish.republish("https://gitlab.com/a/b", root=copy)
+
+
+def test_notebook_05_installs_exactly_the_adapters_extra() -> None:
+    """Both install paths of 05's first cell bring the same caps: the extra when the course is
+    cloned, and the extra's requirements spelled out where the course is already installed
+    (adapters alone would move transformers back under Colab's sentence-transformers 6)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["adapters"]
+    cell = next(c for c in _read(NOTEBOOKS / "05_specter2.ipynb").cells if c.cell_type == "code")
+    assert '%pip install --quiet -e "./rerank-lab[adapters]"' in cell.source
+    line = next(line for line in cell.source.splitlines() if '%pip install --quiet "' in line)
+    assert re.findall(r'"([^"]+)"', line) == extra

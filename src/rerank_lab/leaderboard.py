@@ -17,6 +17,9 @@ corpus is a one-off cost and cached. The command line runs both models on plain 
 CPU, fp16 on CUDA), never on the int8 ONNX fast path, so its numbers are the reference ones;
 ``--fast`` runs them as the notebooks do (int8 ONNX on a CPU) and reproduces notebook 04.
 
+Re-rankers are scored in logits (``activation_fn=torch.nn.Identity()``), whatever activation
+a model keeps by default, so that every model's scores mean the same in the blend below.
+
 Each re-ranked system comes twice: the cross-encoder's order alone, and its scores
 *interpolated* with the first stage's (``search.interpolate``, ``(interpolated)`` in the name):
 a course-trained reranker sees only the pair in front of it, the first stage brings what it
@@ -144,11 +147,20 @@ def _rerank_all(
     texts: Sequence[str],
     doc_ids: Sequence[str],
 ) -> _Reranked:
+    import torch
+
+    # Logits for every model, as the notebooks show them: bge-reranker-base's own default is a
+    # Sigmoid, and the blend min-max scales scores, which a Sigmoid would bend.
+    logits = torch.nn.Identity()
     first, reranker, rest = [], [], []
     for query, hits in zip(queries, hits_per_query, strict=True):
         documents = search.best_chunk_per_document(hits, doc_ids)
         first.append(documents[:RERANK_DEPTH])
-        reranker.append(search.rerank(cross_encoder, query, documents[:RERANK_DEPTH], texts))
+        reranker.append(
+            search.rerank(
+                cross_encoder, query, documents[:RERANK_DEPTH], texts, activation_fn=logits
+            )
+        )
         rest.append(documents[RERANK_DEPTH:])
     return _Reranked(first, reranker, rest)
 

@@ -19,11 +19,13 @@ not only installs beside them. `--adapters` then replays notebook 05's cell, whi
 `adapters` extra (last, because it changes the venv; a run without `--keep` starts afresh).
 Run it with `make colab-check` (needs PyPI, ~2 GB of disk).
 
-The versions are assumptions, not facts read off Colab: what Colab shipped in late 2026 as far
-as PyPI's release dates suggest (Colab takes new releases within weeks). torch is 2.13.0 because
-that is the CPU build this machine's pip finds locally; Colab's own is a newer CUDA build, which
-only makes "do not touch torch" matter more. Override the set with --preset FILE (one
-requirement per line) to replay a real Colab `pip freeze`.
+The Hugging Face versions are those of the last public snapshot of Colab's environment
+(googlecolab/backend-info, August 2026: Python 3.13, pip 24.1, torch 2.11.0, transformers
+5.15, sentence-transformers 5.7, huggingface_hub 1.27, datasets 4.0). torch stays 2.13.0, the
+CPU build this machine's pip finds locally: Colab's own is a CUDA build of several GB, and
+"do not touch torch" holds whichever it is. The venv uses the Python that runs this script
+(3.11 here). Override the set with --preset FILE (one requirement per line) to replay a real
+Colab `pip freeze`; docs/online-world.md has the pip 24.1 / Python 3.13 replay of notebook 05.
 """
 
 from __future__ import annotations
@@ -38,14 +40,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Assumed Colab runtime, late November 2026 (see the module docstring).
+# Colab's runtime as its August 2026 snapshot lists it (see the module docstring).
 COLAB = [
     "torch==2.13.0",
-    "transformers==5.22.2",
-    "sentence-transformers==6.2.0",
-    "huggingface_hub==1.33.0",
-    "tokenizers==0.23.3",
-    "datasets==5.1.0",
+    "transformers==5.15.1",
+    "sentence-transformers==5.7.0",
+    "huggingface_hub==1.27.0",
+    "tokenizers==0.22.2",
+    "datasets==4.0.0",
     "accelerate==1.15.0",
     "numpy==2.3.5",
     "pandas==2.2.2",
