@@ -114,20 +114,9 @@ def minilm() -> object:
 
 
 def _save_tiny_bert(folder: Path, tokenizer_source: Path, *, num_labels: int | None) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
+    from rerank_lab.standins import save_tiny_bert
 
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, **TINY_BERT)
-    torch.manual_seed(0)
-    if num_labels is None:
-        model = BertModel(config)
-    else:
-        config.num_labels = num_labels
-        model = BertForSequenceClassification(config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_bert(folder, tokenizer_source, num_labels=num_labels, **TINY_BERT)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from typing import Any
 
 from rerank_lab.hub import ASSETS, STANDIN_MARKER, Asset, has_adapters
 
-__all__ = ["ARXIV_DOCUMENTS", "build"]
+__all__ = ["ARXIV_DOCUMENTS", "build", "save_tiny_bert"]
 
 #: PubMed documents chunked for the arXiv stand-in: about 6,800 chunks, more than the 5,000
 #: that notebook 03 takes online at the small scale.
@@ -140,22 +140,34 @@ def _ms_marco(snapshot: Path) -> None:
     _with_activation(snapshot, "torch.nn.modules.linear.Identity")  # MS MARCO: logits
 
 
-def _tiny_bert(snapshot: Path, *, layers: int, num_labels: int | None) -> None:
+def save_tiny_bert(
+    folder: Path, tokenizer_source: Path, *, num_labels: int | None = None, **config: Any
+) -> Path:
+    """A random BERT of the given ``config`` sizes (a ``BertModel``, or a classifier with
+    ``num_labels``) with the tokenizer of ``tokenizer_source``, saved in ``folder``; seeded, so
+    the same call writes the same weights. Unit tests use it too."""
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification, BertModel
 
-    from rerank_lab.models import MINILM_PACKAGE
-
-    tokenizer = AutoTokenizer.from_pretrained(str(MINILM_PACKAGE.locate()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, num_hidden_layers=layers, **_TINY)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    bert = BertConfig(vocab_size=tokenizer.vocab_size, **config)
     torch.manual_seed(0)
     if num_labels is None:
-        model = BertModel(config)
+        model = BertModel(bert)
     else:
-        config.num_labels = num_labels
-        model = BertForSequenceClassification(config)
-    model.save_pretrained(str(snapshot))
-    tokenizer.save_pretrained(str(snapshot))
+        bert.num_labels = num_labels
+        model = BertForSequenceClassification(bert)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return folder
+
+
+def _tiny_bert(snapshot: Path, *, layers: int, num_labels: int | None) -> None:
+    from rerank_lab.models import MINILM_PACKAGE
+
+    save_tiny_bert(
+        snapshot, MINILM_PACKAGE.locate(), num_labels=num_labels, num_hidden_layers=layers, **_TINY
+    )
 
 
 def _stsb_cross_encoder(snapshot: Path) -> None:
