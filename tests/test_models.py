@@ -298,3 +298,20 @@ def _missing_release() -> Path:
     from rerank_lab import reranker
 
     raise reranker.RerankerUnavailable("missing; rebuild it with `make reranker`")
+
+
+def test_a_cross_encoder_saved_in_fp16_runs_in_fp32_on_a_cpu(
+    tiny_cross_encoder_dir: Path, tmp_path: Path
+) -> None:
+    """transformers 5 keeps a saved dtype (the release reranker is fp16): on a CPU the loader
+    casts it to fp32, which is many times faster there; transformers 4.57 already loaded fp32."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    folder = tmp_path / "fp16-cross-encoder"
+    model = AutoModelForSequenceClassification.from_pretrained(str(tiny_cross_encoder_dir))
+    model.half().save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(tiny_cross_encoder_dir)).save_pretrained(str(folder))
+    loaded = models.load_cross_encoder(str(folder), device="cpu", quiet=True, fast=False)
+    assert {p.dtype for p in loaded.model.parameters()} == {torch.float32}
+    assert loaded.predict([("a query", "a passage")]).shape == (1,)

@@ -326,6 +326,10 @@ def _load_cross_encoder(
     model = CrossEncoder(choice.load_from, device=device, max_length=max_length)
     if use_fp16(device):
         model.model.half()
+    else:
+        # transformers 5 loads weights in the dtype they were saved in: the course's release
+        # reranker is stored in fp16, and fp16 on a CPU is many times slower than fp32.
+        model.model.float()
     model, backend = _with_backend(model, choice, device, fast, course=course)
     if not quiet:
         _report(choice, device, backend)
