@@ -124,7 +124,7 @@ clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/ca
 	rm -rf data/cache
 
 # Classroom and Colab readiness (see the README's teacher's kit and contributing sections).
-.PHONY: browser-check colab-check executed
+.PHONY: browser-check colab-check colab-resolve executed
 RERANK_LAB_SCALE ?= full
 NB ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb) $(wildcard notebooks/solutions/*.ipynb)
 
@@ -133,6 +133,9 @@ browser-check: setup  ## Run the main notebooks in JupyterLab in headless Chromi
 
 colab-check: setup  ## Replay the notebooks' Colab install cell in a Colab-like venv (PyPI, ~2 GB; ARGS=--smoke)
 	$(BIN)/python tests/colab/check_colab_install.py $(ARGS)
+
+colab-resolve: setup  ## Resolve every notebook's install cell with Colab's pip 24.1 on Python 3.13 (PyPI, ~2 min)
+	$(BIN)/python tests/colab/check_install_resolution.py $(ARGS)
 
 executed: setup  ## Execute every notebook and solution at the full scale into build/executed/ (NB=... for some)
 	@for nb in $(NB); do \
