@@ -200,8 +200,11 @@ def _check_fastest_setting(answer: Any) -> str:
     fastest_setting = _require_function(answer, "fastest_setting")
     rng = np.random.default_rng()
     for case in range(5):
-        recall = np.sort(rng.uniform(0.55, 0.99, size=len(_SETTINGS))).round(3)
-        qps = np.sort(rng.uniform(500, 20_000, size=len(_SETTINGS)))[::-1].round(0)
+        # Distinct recalls and speeds: with a tie, a right answer and a wrong one could pick the
+        # same row (or two right answers different rows), and the hint would be a coin toss.
+        n = len(_SETTINGS)
+        recall = np.sort(rng.choice(np.arange(550, 991), size=n, replace=False)) / 1000
+        qps = np.sort(rng.choice(np.arange(500, 20_001), size=n, replace=False))[::-1].astype(float)
         recall[[2, 3]] = recall[[3, 2]]  # one fast setting beats a slower one on recall too
         order = rng.permutation(len(_SETTINGS))
         results = pd.DataFrame(
