@@ -2,7 +2,7 @@
 
 Re-ranking is only worth teaching on queries that leave the first stage room to improve, and
 only worth measuring on queries the reranker never trained on. So the collection has four
-*families*, reported separately because they behave differently (see MEASURED.md):
+*families*, reported separately because they behave differently (the leaderboard shows it):
 
 * ``title`` (known item): a paper's title finds its own abstract. BM25 and the bi-encoder both
   score near 1.0; a sanity check with no headroom.

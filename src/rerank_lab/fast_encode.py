@@ -26,8 +26,8 @@ into its int8 ONNX twin:
    fp32 ONNX graph, the torch weights) is removed. About 10 s for MiniLM on two cores.
 
 The quantisation config follows the CPU: ``avx512_vnni`` when ``/proc/cpuinfo`` lists the
-``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (about 2.2x instead of 3-4x, see
-MEASURED.md); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
+``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (about 2.2x instead of 3-4x, as the
+benchmark measures); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
 
 How the CPU's cores are used is measured, not assumed. A twin is one onnxruntime session or
 several (:mod:`rerank_lab.onnx_workers`: the model and its helpers, each session working on

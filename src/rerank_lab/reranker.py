@@ -850,7 +850,7 @@ def _loss(model: CrossEncoder, recipe: Recipe) -> Any:
 def _pick_threads(model: CrossEncoder, pairs: list[tuple[str, str]], log_path: Path) -> int:
     """Time one forward and backward pass with one thread and with all, keep the faster.
 
-    On two shared vCPUs one thread often beats two (MEASURED.md: for encoding it always did),
+    On two shared vCPUs one thread often beats two (for encoding it always did when measured),
     but that depends on the machine and what else runs, so it is measured, not assumed. The
     model is in eval mode while timing (no dropout, so no random numbers are drawn) and its
     gradients are cleared afterwards: the timing leaves no trace in the training.
