@@ -125,8 +125,7 @@ def _from_local_cache(notebook: str | None, why: str) -> World:
     """Online from the local Hugging Face cache when it holds what the notebook needs."""
     from rerank_lab import hub
 
-    needed = hub.needed(notebook)
-    lacking = [asset for asset in needed if not hub.is_cached(asset)]
+    needed, lacking = hub.needed(notebook), hub.missing(notebook)
     if needed and not lacking:
         _silence_hub()  # the Hub is off or silent: libraries must read the cache, not retry
         if _stand_ins(notebook):
