@@ -175,14 +175,9 @@ def _stsb_cross_encoder(snapshot: Path) -> None:
     _with_activation(snapshot, "torch.nn.modules.activation.Sigmoid")  # similarity in 0..1
 
 
-def _training_texts(count: int = 2_000) -> list[str]:
-    from rerank_lab import pubmed
-
-    return list(pubmed.load_chunks(limit=count)["chunk"])
-
-
-def _xlm_roberta_reranker(snapshot: Path) -> None:
-    """A tiny XLM-RoBERTa classifier with a small SentencePiece-style (Unigram) tokenizer."""
+def _xlm_roberta_reranker(snapshot: Path, texts: list[str]) -> None:
+    """A tiny XLM-RoBERTa classifier with a small SentencePiece-style (Unigram) tokenizer
+    trained on ``texts``."""
     import torch
     import transformers
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -194,7 +189,7 @@ def _xlm_roberta_reranker(snapshot: Path) -> None:
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
     tokenizer.decoder = decoders.Metaspace()
     trainer = UnigramTrainer(vocab_size=4_000, special_tokens=special, unk_token="<unk>")
-    tokenizer.train_from_iterator(_training_texts(), trainer)
+    tokenizer.train_from_iterator(texts, trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>",
         pair="<s> $A </s> </s> $B </s>",
@@ -297,7 +292,9 @@ def build(root: Path, *, documents: int = ARXIV_DOCUMENTS) -> list[Asset]:
     model("sentence-transformers/multi-qa-MiniLM-L6-cos-v1", _minilm)
     model("sentence-transformers/all-MiniLM-L6-v2", _minilm)
     model("cross-encoder/ms-marco-MiniLM-L6-v2", _ms_marco)
-    model("BAAI/bge-reranker-base", _xlm_roberta_reranker)
+    arxiv = _arxiv_chunks(documents)  # also the bge stand-in tokenizer's training text
+    chunks = arxiv["train"]["chunk"].tolist()
+    model("BAAI/bge-reranker-base", lambda folder: _xlm_roberta_reranker(folder, chunks))
     model("cross-encoder/stsb-TinyBERT-L4", _stsb_cross_encoder)
     if has_adapters():
         base = model(
@@ -308,7 +305,7 @@ def build(root: Path, *, documents: int = ARXIV_DOCUMENTS) -> list[Asset]:
     else:
         print("adapters is not installed: SPECTER2's stand-ins left out (notebook 05 needs it)")
     for asset_id, splits in (
-        ("jamescalam/ai-arxiv-chunked", _arxiv_chunks(documents)),
+        ("jamescalam/ai-arxiv-chunked", arxiv),
         ("sentence-transformers/stsb", _stsb_pairs()),
     ):
         print(f"stand-in for {asset_id}", flush=True)
