@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,lab,adapters,onnx,browser
+EXTRAS := dev,lab,adapters,onnx,browser,scale
 
 # The newest library line (constraints-latest.txt) in its own venv, for `make test-latest`.
 LATEST_VENV   := .venv-latest

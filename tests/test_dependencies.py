@@ -125,4 +125,4 @@ def test_the_latest_set_is_the_newest_hugging_face_line() -> None:
     }
     for name, floor in floors.items():
         assert Version(latest[name]) >= Version(floor), f"{name} {latest[name]} < {floor}"
-    assert _extras("constraints-latest.txt") == ["dev", "lab"]
+    assert _extras("constraints-latest.txt") == ["dev", "lab", "scale"]

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
 
-from rerank_lab.exercises import EXERCISES
+from rerank_lab.exercises import EXERCISES, ExerciseError, check
 
-NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5"]
+NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6"]
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:
@@ -210,3 +210,115 @@ def test_scale_statements(capsys: pytest.CaptureFixture[str]) -> None:
         rejected("07.5", wrong)
     rejected("07.5", "acf", "one of your letters is a false statement")
     rejected("07.5", "az", "use only the letters")
+
+
+# --- 07.6 batch re-ranking on Ray Data ----------------------------------------------------------
+# The pairs are fixed and the model is real, so each answer is checked once (a draw would only
+# load the model again). The class that must pass the Ray run is written inside its test and
+# uses nothing of this module: Ray ships it by value, as it does a class written in a notebook,
+# but a module-level helper of a test would be shipped by name, and workers cannot import tests.
+
+
+def _scorer(score: Callable[[Any, list], Any], *, load_per_call: bool = False) -> type:
+    """A ScorePairs whose __call__ returns ``score(model, pairs)`` beside the batch's columns."""
+    from sentence_transformers import CrossEncoder
+
+    class ScorePairs:
+        def __init__(self, model: str) -> None:
+            self.path = model
+            self.model = None if load_per_call else CrossEncoder(model)
+
+        def __call__(self, batch: dict) -> dict:
+            model = CrossEncoder(self.path) if load_per_call else self.model
+            pairs = list(zip(batch["query"], batch["text"], strict=True))
+            return {**batch, "score": score(model, pairs)}
+
+    return ScorePairs
+
+
+def _logits(model: Any, pairs: list) -> Any:
+    import torch
+
+    return model.predict(pairs, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+
+
+def _rejected_once(answer: Any, fragment: str) -> None:
+    with pytest.raises(ExerciseError, match="✗ 07.6") as caught:
+        check("07.6", answer)
+    assert fragment in str(caught.value), str(caught.value)
+
+
+def test_pair_scorer_right_answer_passes_here_and_in_a_ray_actor(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerank_lab import cluster
+
+    class ScorePairs:  # self-contained: Ray ships it, and what it uses, to the actor by value
+        def __init__(self, model: str) -> None:
+            self.model = CrossEncoder(model)
+
+        def __call__(self, batch: dict) -> dict:
+            pairs = list(zip(batch["query"], batch["text"], strict=True))
+            logits = self.model.predict(pairs, activation_fn=torch.nn.Identity())
+            return {**batch, "score": logits}
+
+    assert check("07.6", ScorePairs) is True
+    assert capsys.readouterr().out.startswith("✓ 07.6 correct: ")
+    assert cluster.ray_processes() == [], "the check stops the cluster it started"
+
+
+def test_pair_scorer_stub_and_wrong_kinds_of_answer_are_rejected() -> None:
+    class Stub:
+        def __init__(self, model: str) -> None: ...
+
+        def __call__(self, batch: dict) -> None: ...
+
+    _rejected_once(Stub, "loaded no CrossEncoder")
+    _rejected_once(_scorer(_logits, load_per_call=True), "loaded no CrossEncoder")
+    _rejected_once(lambda batch: batch, "pass the class `ScorePairs` itself")
+    from rerank_lab import models
+
+    path = models.resolve("cross-encoder", kind="cross-encoder").load_from
+    _rejected_once(_scorer(_logits)(path), "itself")
+
+
+def test_pair_scorer_mistakes_get_hints() -> None:
+    import torch
+
+    def loads_twice(model: Any, pairs: list) -> Any:
+        from sentence_transformers import CrossEncoder
+
+        CrossEncoder(model.model.name_or_path)
+        return _logits(model, pairs)
+
+    mistakes = [
+        (lambda m, p: m.predict(p, activation_fn=torch.nn.Sigmoid()), "probabilities"),
+        (lambda m, p: _logits(m, [(t, q) for q, t in p]), "query first"),
+        (lambda m, p: np.sort(_logits(m, p)), "in another order"),
+        (lambda m, p: np.zeros(len(p)), "not the cross-encoder's logits"),
+        (lambda m, p: _logits(m, p)[:1], "one number per pair"),
+        (loads_twice, "loaded 4 times"),  # in __init__ and for each of 3 batches
+    ]
+    for score, fragment in mistakes:
+        _rejected_once(_scorer(score), fragment)
+
+
+def test_pair_scorer_batches_that_lose_their_columns_get_hints() -> None:
+    from sentence_transformers import CrossEncoder
+
+    class ScoresOnly:
+        def __init__(self, model: str) -> None:
+            self.model = CrossEncoder(model)
+
+        def __call__(self, batch: dict) -> Any:
+            return _logits(self.model, list(zip(batch["query"], batch["text"], strict=True)))
+
+    class ScoreColumnOnly(ScoresOnly):
+        def __call__(self, batch: dict) -> Any:
+            return {"score": super().__call__(batch)}
+
+    _rejected_once(ScoresOnly, "return the batch, a dict of columns")
+    _rejected_once(ScoreColumnOnly, "lost its `query` column")

@@ -137,3 +137,25 @@ def test_notebook_05_installs_exactly_the_adapters_extra() -> None:
     assert '%pip install --quiet -e "./rerank-lab[adapters]"' in cell.source
     line = next(line for line in cell.source.splitlines() if '%pip install --quiet "' in line)
     assert re.findall(r'"([^"]+)"', line) == extra
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        NOTEBOOKS / "07_scaling_up.ipynb",
+        NOTEBOOKS / "exercises" / "07_scaling_up_exercises.ipynb",
+        NOTEBOOKS / "solutions" / "07_scaling_up_solutions.ipynb",
+    ],
+    ids=lambda path: path.stem,
+)
+def test_notebook_07_installs_exactly_the_scale_extra(path: Path) -> None:
+    """Ray (section 5, exercise 07.6) comes with the `scale` extra on both install paths of the
+    first cell: the clone's extra, or its requirements spelled out where the course is in."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extra = project["optional-dependencies"]["scale"]
+    cell = next(c for c in _read(path).cells if c.cell_type == "code")
+    assert '%pip install --quiet -e "./rerank-lab[scale]"' in cell.source
+    line = next(line for line in cell.source.splitlines() if '%pip install --quiet "' in line)
+    assert re.findall(r'"([^"]+)"', line) == extra

@@ -32,6 +32,7 @@ _SUBMODULES = (
     "search",
     "metrics",
     "scaling",
+    "cluster",
     "exercises",
     "notebook",
     "bench",

@@ -15,7 +15,8 @@ This script rebuilds that situation on any machine with PyPI access and reports 
 It exits non-zero when torch changed, when any preinstalled package was downgraded or removed,
 or when adapters was installed. `--smoke` then also runs notebooks 01 to 04 in that venv
 (offline world, small scale) through nbval, to prove the course works with Colab's versions and
-not only installs beside them. `--adapters` then replays notebook 05's cell, which adds the
+not only installs beside them. `--scale` then replays notebook 07's cell, which adds the `scale`
+extra (Ray Data; it must move nothing Colab has), and `--adapters` notebook 05's, which adds the
 `adapters` extra (last, because it changes the venv; a run without `--keep` starts afresh).
 Run it with `make colab-check` (needs PyPI, ~2 GB of disk).
 
@@ -150,39 +151,49 @@ ADAPTERS_MAY_DOWNGRADE = frozenset(
 )
 
 
-def adapters_cell(python: Path, clone: Path) -> int:
-    """Replay notebook 05's install (`pip install -e ./rerank-lab[adapters]`) after the base
-    install, report what it changed, and import the notebook's stack in a fresh process: the
-    cell runs before anything imports transformers, so a session needs no restart."""
+# What each notebook's extra may move where Colab ships newer versions, and what its notebook
+# imports afterwards (in a fresh process: the cell runs before anything imports them).
+EXTRA_CELLS = {
+    "adapters": (
+        "05",
+        ADAPTERS_MAY_DOWNGRADE,
+        "adapters, sentence_transformers, transformers, torch",
+    ),
+    "scale": ("07", frozenset(), "ray, ray.data, psutil, sentence_transformers, torch"),
+}
+
+
+def extra_cell(python: Path, clone: Path, extra: str) -> int:
+    """Replay a notebook's install of an extra (`pip install -e ./rerank-lab[extra]`) after the
+    base install, report what it changed, and import the notebook's stack in a fresh process:
+    the cell runs before anything imports transformers, so a session needs no restart."""
+    notebook, allowed, modules = EXTRA_CELLS[extra]
     before = freeze(python)
     started = time.monotonic()
     install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-e", f"./{clone.name}[adapters]"],
+        [str(python), "-m", "pip", "install", "-e", f"./{clone.name}[{extra}]"],
         cwd=clone.parent, text=True, capture_output=True,
     )  # fmt: skip
     if install.returncode:
         print(install.stdout[-3000:], install.stderr[-3000:], sep="\n")
-        print(f"FAIL: notebook 05's install failed ({install.returncode})")
+        print(f"FAIL: notebook {notebook}'s install failed ({install.returncode})")
         return 1
-    print(f"notebook 05's install (adapters extra): {time.monotonic() - started:.0f} s")
+    print(f"notebook {notebook}'s install ({extra} extra): {time.monotonic() - started:.0f} s")
     after = freeze(python)
-    lines, problems = compare(before, after, allowed=ADAPTERS_MAY_DOWNGRADE)
-    print("pip freeze, before -> after notebook 05's cell:")
+    lines, problems = compare(before, after, allowed=allowed)
+    print(f"pip freeze, before -> after notebook {notebook}'s cell:")
     print("\n".join(lines) or "  (nothing changed)")
     imports = subprocess.run(
-        [str(python), "-c", "import adapters, sentence_transformers, transformers, torch; "
-         "print('imports:', 'adapters', adapters.__version__, 'transformers', "
-         "transformers.__version__, 'sentence-transformers', sentence_transformers.__version__, "
-         "'torch', torch.__version__)"],
+        [str(python), "-c", f"import {modules}; print('imports: {modules}')"],
         capture_output=True, text=True,
     )  # fmt: skip
     print(imports.stdout.strip() or imports.stderr[-2000:])
     if imports.returncode:
-        problems.append("the notebook's imports fail after the adapters install")
+        problems.append(f"notebook {notebook}'s imports fail after the {extra} install")
     if problems:
         print("FAIL:\n  " + "\n  ".join(problems))
         return 1
-    print("OK: torch untouched; only the adapters stack moved.")
+    print(f"OK: torch untouched; only what the {extra} extra needs moved.")
     return 0
 
 
@@ -194,6 +205,9 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="then run notebooks 01-04 there")
     parser.add_argument(
         "--adapters", action="store_true", help="then replay notebook 05's adapters install"
+    )
+    parser.add_argument(
+        "--scale", action="store_true", help="then replay notebook 07's scale (Ray) install"
     )
     args = parser.parse_args()
 
@@ -240,8 +254,10 @@ def main() -> int:
     rc = 0
     if args.smoke:
         rc = smoke_notebooks(python, clone)
+    if args.scale:  # moves nothing Colab has: before the adapters extra, which does
+        rc = extra_cell(python, clone, "scale") or rc
     if args.adapters:  # after the smoke notebooks, which need Colab's own versions
-        rc = adapters_cell(python, clone) or rc
+        rc = extra_cell(python, clone, "adapters") or rc
     return rc
 
 

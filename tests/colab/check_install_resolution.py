@@ -12,11 +12,12 @@ installing anything of the course (``--dry-run``), what each install cell would 
    - the first cell of notebooks 01-04, 06, 07: ``pip install -e ./rerank-lab``;
    - notebook 05's first cell: ``pip install -e "./rerank-lab[adapters]"``;
    - notebook 05's other branch, where the course is installed already: the extra's
-     requirements (read from pyproject.toml).
+     requirements (read from pyproject.toml);
+   - notebook 07's first cell and its other branch, the same for the ``scale`` extra (Ray).
 
-It fails when a resolution fails, when torch would change, when the base install would
-downgrade anything, or when notebook 05 would leave sentence-transformers 6 beside transformers
-4.57. Needs PyPI; about two minutes. ``make colab-resolve`` runs it.
+It fails when a resolution fails, when torch would change, when the base install or the scale
+extra would downgrade anything, or when notebook 05 would leave sentence-transformers 6 beside
+transformers 4.57. Needs PyPI; about two minutes. ``make colab-resolve`` runs it.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ def check(python: Path, clone: Path, label: str) -> list[str]:
             after["transformers"]
         ) < Version("5"):
             problems.append(f"{label}: {requirements} leaves sentence-transformers 6 on 4.x")
+    scale = tomllib.loads((clone / "pyproject.toml").read_text())["project"]
+    scale = scale["optional-dependencies"]["scale"]
+    for requirements in ([f"./{clone.name}[scale]"], scale):
+        editable = ["-e"] if requirements[0].startswith("./") else []
+        result = would_install(python, *editable, *requirements, cwd=clone.parent)
+        for name, version in result.items():
+            if name in before and Version(version) < Version(before[name]):
+                problems.append(f"{label}: {requirements} downgrades {name}")
+        if "torch" in result:
+            problems.append(f"{label}: {requirements} changes torch")
     return problems
 
 

@@ -1,10 +1,12 @@
 """Checkers of notebook 07 (scaling up): the memory of embeddings at three precisions, recall@k
 of an approximate search against exact search, choosing an index setting for a recall target,
-rescoring compressed-search candidates in float32, and what holds at scale."""
+rescoring compressed-search candidates in float32, what holds at scale, and the callable class
+that batch re-ranking maps over pairs on Ray Data (run in a real actor on a local cluster)."""
 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -368,4 +370,188 @@ def _check_scale_statements(answer: Any) -> str:
             "knob, compression trades memory for quality that rescoring wins back; the "
             "re-ranker's cost depends on the depth, not on the corpus."
         ),
+    )
+
+
+# --- 07.6 batch re-ranking on Ray Data --------------------------------------------------------
+
+_PAIRS = (
+    ("what causes scurvy?", "Scurvy results from a lack of vitamin C in the diet."),
+    ("what causes scurvy?", "The ship sailed from Plymouth in the spring of 1768."),
+    ("what causes scurvy?", "Vitamin C is needed to make collagen; without it wounds reopen."),
+    ("insulin resistance in obesity", "Adipose tissue inflammation impairs insulin signalling."),
+    ("insulin resistance in obesity", "A guide to planting tomatoes in a small garden."),
+    ("insulin resistance in obesity", "Weight loss restores the response of muscle to insulin."),
+    ("antibiotic resistance genes", "Plasmids carry genes that let bacteria survive drugs."),
+    ("antibiotic resistance genes", "The orchestra tuned before the concert began."),
+    ("antibiotic resistance genes", "Beta-lactamases break down penicillin and related drugs."),
+    ("sleep and memory", "Slow-wave sleep consolidates newly learned facts."),
+)
+
+
+def _pair_batches(size: int) -> list[dict[str, np.ndarray]]:
+    queries = np.array([query for query, _ in _PAIRS], dtype=object)
+    texts = np.array([text for _, text in _PAIRS], dtype=object)
+    return [
+        {"query": queries[start : start + size], "text": texts[start : start + size]}
+        for start in range(0, len(_PAIRS), size)
+    ]
+
+
+class _CountLoads:
+    """Counts CrossEncoder constructions while it is active (the learner's class makes one)."""
+
+    def __enter__(self) -> _CountLoads:
+        from sentence_transformers import CrossEncoder
+
+        self.count = 0
+        self._original = CrossEncoder.__init__
+
+        def counting(model: Any, *args: Any, **kwargs: Any) -> None:
+            self.count += 1
+            self._original(model, *args, **kwargs)
+
+        CrossEncoder.__init__ = counting
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sentence_transformers import CrossEncoder
+
+        CrossEncoder.__init__ = self._original
+
+
+def _scores_of(result: Any, batch: dict[str, np.ndarray]) -> np.ndarray:
+    if not isinstance(result, Mapping):
+        raise ExerciseError(
+            f"calling your class on a batch returned {_describe(result)}: return the batch, a "
+            "dict of columns, with a `score` column added."
+        )
+    if "score" not in result:
+        raise ExerciseError(f"the returned batch has columns {sorted(result)}: add `score`.")
+    for column in ("query", "text"):
+        if column not in result:
+            raise ExerciseError(
+                f"the returned batch lost its `{column}` column: keep the batch's columns and "
+                "add `score`, so that each score stays beside its pair."
+            )
+    scores = _to_numpy(result["score"], "the `score` column").astype(np.float64)
+    if scores.shape != (len(batch["query"]),):
+        raise ExerciseError(
+            f"`score` should hold one number per pair ({len(batch['query'])} in this batch), "
+            f"not an array of shape {scores.shape}."
+        )
+    return scores
+
+
+def _check_scores(got: np.ndarray, pairs: list[tuple[str, str]], model_path: str) -> None:
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    reference = CrossEncoder(model_path)
+    logits = reference.predict(pairs, activation_fn=torch.nn.Identity(), show_progress_bar=False)
+    logits = np.asarray(logits, dtype=np.float64)
+    if np.allclose(got, logits, atol=1e-3):
+        return
+    if np.allclose(got, 1 / (1 + np.exp(-logits)), atol=1e-3):
+        raise ExerciseError(
+            "these are probabilities (the sigmoid of the logits): ask predict for logits with "
+            "activation_fn=torch.nn.Identity()."
+        )
+    swapped = reference.predict(
+        [(text, query) for query, text in pairs],
+        activation_fn=torch.nn.Identity(),
+        show_progress_bar=False,
+    )
+    if np.allclose(got, swapped, atol=1e-3):
+        raise ExerciseError("each pair goes to the model as (query, text), the query first.")
+    if np.allclose(np.sort(got), np.sort(logits), atol=1e-3):
+        raise ExerciseError(
+            "the right scores in another order: keep the batch's order (score i belongs to "
+            "pair i); sorting comes after, within each query."
+        )
+    raise ExerciseError(
+        "not the cross-encoder's logits for these pairs yet: score list(zip(batch['query'], "
+        "batch['text'])) with predict(..., activation_fn=torch.nn.Identity())."
+    )
+
+
+def _check_on_ray(scorer: type, model_path: str, expected: np.ndarray) -> None:
+    """Run the class as Ray Data runs it: in an actor, over a dataset of pairs."""
+    import ray
+
+    from rerank_lab import cluster
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        cluster.start_local_cluster(cores=min(2, os.cpu_count() or 1))
+    try:
+        rows = (
+            ray.data.from_items(
+                [{"pair": i, "query": q, "text": t} for i, (q, t) in enumerate(_PAIRS)]
+            )
+            .map_batches(
+                scorer,
+                fn_constructor_kwargs={"model": model_path},
+                batch_size=4,
+                compute=ray.data.ActorPoolStrategy(size=1),
+                num_cpus=1,
+            )
+            .take_all()
+        )
+    except Exception as error:
+        raise ExerciseError(
+            f"your class works when called here, but not in a Ray actor: "
+            f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        ) from error
+    finally:
+        if started_here:
+            cluster.stop_local_cluster()
+    got = np.array([row["score"] for row in sorted(rows, key=lambda row: row["pair"])])
+    if not np.allclose(got, expected, atol=1e-3):
+        raise ExerciseError("in a Ray actor your class gave other scores than when called here.")
+
+
+@exercise(
+    "07.6",
+    title="Batch re-ranking on Ray Data",
+    question=(
+        "Write `ScorePairs`, the callable class that batch re-ranking maps over a Ray dataset "
+        "of (query, candidate) pairs. `ScorePairs(model)` loads a sentence-transformers "
+        "CrossEncoder from `model` (a Hub id or a folder); calling the instance with a batch (a "
+        "dict of NumPy arrays with columns `query` and `text`, one pair per row) returns the "
+        "batch with one more column, `score`: the cross-encoder's logit for each pair, in the "
+        "batch's order. The check calls your class on a few batches, then runs it in a Ray "
+        "actor with map_batches."
+    ),
+)
+def _check_pair_scorer(answer: Any) -> str:
+    if not isinstance(answer, type):
+        raise ExerciseError(
+            f"pass the class `ScorePairs` itself, not {_describe(answer)}: Ray creates the "
+            "instances, one per actor."
+        )
+    from rerank_lab import models
+
+    model_path = models.resolve("cross-encoder", kind="cross-encoder").load_from
+    with _CountLoads() as loads:
+        scorer = _call(answer, model_path)
+        if loads.count == 0:
+            raise ExerciseError(
+                "creating your class loaded no CrossEncoder: load it in __init__, once per "
+                "actor, and keep it on self."
+            )
+        scores = []
+        for batch in _pair_batches(4):
+            scores.append(_scores_of(_call(scorer, batch), batch))
+        if loads.count > 1:
+            raise ExerciseError(
+                f"the CrossEncoder was loaded {loads.count} times: load it once in __init__ and "
+                "reuse it in __call__ (loading is the expensive part, per actor)."
+            )
+    got = np.concatenate(scores)
+    _check_scores(got, list(_PAIRS), model_path)
+    _check_on_ray(answer, model_path, got)
+    return (
+        "one model per actor, a batch of pairs per call, logits beside their pairs: sort within "
+        "each query afterwards, and the same class re-ranks a whole query log on a cluster."
     )
