@@ -22,8 +22,8 @@ from rerank_lab import exercises
 from rerank_lab.exercises import EXERCISES, ExerciseError, check
 
 IDS = ["01.1", "01.2", "01.3", "01.4", "01.5", "01.6"]
-IDS += ["02.1", "02.2", "02.3", "02.4", "02.5", "02.6", "02.7"]
-FUNCTION_IDS = ["01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3"]
+IDS += ["02.1", "02.2", "02.3", "02.4", "02.5", "02.6", "02.7", "02.8"]
+FUNCTION_IDS = ["01.1", "01.2", "01.3", "01.4", "02.1", "02.2", "02.3", "02.8"]
 
 
 # --- The registry and the shared behaviour ------------------------------------------------------
@@ -755,3 +755,75 @@ def test_improvements_right_answers_pass(answer: Any, capsys: pytest.CaptureFixt
 )
 def test_improvements_wrong_answers_get_hints(answer: Any, fragment: str) -> None:
     rejected("02.7", answer, fragment, forbidden=("bde", "b, d", "'b'", "'d'"))
+
+
+# --- 02.8 re-rank with a real cross-encoder ----------------------------------------------------
+
+_LOGITS = torch.nn.Identity()
+
+
+def rerank_with_predict(model: Any, query: str, passages: list[str], k: int) -> list:
+    scores = model.predict([(query, p) for p in passages], activation_fn=_LOGITS)
+    order = np.argsort(-scores)[:k]
+    return [(passages[i], float(scores[i])) for i in order]
+
+
+def rerank_with_rank(model: Any, query: str, passages: list[str], k: int) -> list:
+    hits = model.rank(query, passages, top_k=k, activation_fn=_LOGITS)
+    return [(passages[hit["corpus_id"]], hit["score"]) for hit in hits]
+
+
+@pytest.mark.parametrize("answer", [rerank_with_predict, rerank_with_rank])
+def test_rerank_with_a_model_right_answers_pass(
+    answer: Callable, capsys: pytest.CaptureFixture[str]
+) -> None:
+    accepted("02.8", answer, capsys)
+
+
+def _probabilities(model: Any, query: str, passages: list[str], k: int) -> list:
+    scores = model.predict([(query, p) for p in passages], activation_fn=torch.nn.Sigmoid())
+    return [(passages[i], float(scores[i])) for i in np.argsort(-scores)[:k]]
+
+
+def _ascending(model: Any, query: str, passages: list[str], k: int) -> list:
+    scores = model.predict([(query, p) for p in passages], activation_fn=_LOGITS)
+    return [(passages[i], float(scores[i])) for i in np.argsort(scores)[:k]]
+
+
+def _swapped(model: Any, query: str, passages: list[str], k: int) -> list:
+    scores = model.predict([(p, query) for p in passages], activation_fn=_LOGITS)
+    return [(passages[i], float(scores[i])) for i in np.argsort(-scores)[:k]]
+
+
+def _unsorted(model: Any, query: str, passages: list[str], k: int) -> list:
+    best = rerank_with_predict(model, query, passages, k)
+    return best[::-1]
+
+
+def _misaligned(model: Any, query: str, passages: list[str], k: int) -> list:
+    scores = model.predict([(query, p) for p in passages], activation_fn=_LOGITS)
+    order = np.argsort(-scores)[:k]
+    return [(passages[i], float(s)) for i, s in zip(order, sorted(scores)[:k], strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (_probabilities, "activation_fn=torch.nn.Identity()"),
+        (_ascending, "lowest"),
+        (_swapped, "wrong way round"),
+        (_unsorted, "wrong order"),
+        (_misaligned, "keep each score with its own passage"),
+        (lambda model, query, passages, k: passages[:k], "(passage, logit) tuple"),
+        (
+            lambda model, query, passages, k: rerank_with_predict(model, query, passages, k + 1),
+            "exactly",
+        ),
+        (
+            lambda model, query, passages, k: model.rank(query, passages, top_k=k),
+            "turn each into a tuple",
+        ),
+    ],
+)
+def test_rerank_with_a_model_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("02.8", answer, fragment)

@@ -17,7 +17,7 @@ from exercise_checks import accepted, registered_in_order, rejected, unwritten_f
 
 from rerank_lab.exercises import EXERCISES, ExerciseError, check
 
-NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6"]
+NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6", "07.7"]
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:
@@ -31,7 +31,7 @@ def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
     rejected(exercise_id, placeholder, "no answer yet")
 
 
-FUNCTION_IDS = ["07.1", "07.2", "07.3", "07.4"]
+FUNCTION_IDS = ["07.1", "07.2", "07.3", "07.4", "07.7"]
 
 
 @pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
@@ -322,3 +322,73 @@ def test_pair_scorer_batches_that_lose_their_columns_get_hints() -> None:
 
     _rejected_once(ScoresOnly, "return the batch, a dict of columns")
     _rejected_once(ScoreColumnOnly, "lost its `query` column")
+
+
+# --- 07.7 efSearch for a recall target --------------------------------------------------------
+
+
+def _recall(index: Any, queries: np.ndarray, exact_ids: np.ndarray, ef: int) -> float:
+    k = exact_ids.shape[1]
+    index.hnsw.efSearch = ef
+    _, ids = index.search(queries, k)
+    return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(ids, exact_ids, strict=True)]))
+
+
+def ef_search_for(
+    index: Any, queries: np.ndarray, exact_ids: np.ndarray, target: float, choices: list[int]
+) -> int | None:
+    for ef in sorted(choices):
+        if _recall(index, queries, exact_ids, ef) >= target:
+            return ef
+    return None
+
+
+def test_ef_search_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("07.7", ef_search_for, capsys)
+
+    def with_numpy(index, queries, exact_ids, target, choices):  # type: ignore[no-untyped-def]
+        recalls = np.array([_recall(index, queries, exact_ids, ef) for ef in choices])
+        reaching = np.array(choices)[recalls >= target]
+        return reaching.min() if reaching.size else None  # a NumPy integer is fine
+
+    accepted("07.7", with_numpy, capsys)
+
+
+def _first_reaching(index, queries, exact_ids, target, choices):  # type: ignore[no-untyped-def]
+    return next((ef for ef in choices if _recall(index, queries, exact_ids, ef) >= target), None)
+
+
+def _never_set(index, queries, exact_ids, target, choices):  # type: ignore[no-untyped-def]
+    k = exact_ids.shape[1]
+    _, ids = index.search(queries, k)  # efSearch stays where it was
+    recall = np.mean([len(set(f) & set(e)) / k for f, e in zip(ids, exact_ids, strict=True)])
+    return min(choices) if recall >= target else None
+
+
+def _k_of_ten(index, queries, exact_ids, target, choices):  # type: ignore[no-untyped-def]
+    for ef in sorted(choices):
+        index.hnsw.efSearch = ef
+        _, ids = index.search(queries, 10)  # k hard-coded; exact_ids may hold fewer
+        hits = [len(set(f) & set(e)) / 10 for f, e in zip(ids, exact_ids, strict=True)]
+        if np.mean(hits) >= target:
+            return ef
+    return None
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (lambda index, queries, exact_ids, target, choices: max(choices), "largest efSearch"),
+        (_first_reaching, "smaller choice does too"),
+        (_never_set, "after setting `index.hnsw.efSearch`"),
+        (_k_of_ten, "k = exact_ids.shape[1]"),
+        (
+            lambda index, queries, exact_ids, target, choices: _recall(
+                index, queries, exact_ids, max(choices)
+            ),
+            "return one of the choices",
+        ),
+    ],
+)
+def test_ef_search_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("07.7", answer, fragment)

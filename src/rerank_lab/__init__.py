@@ -33,6 +33,7 @@ _SUBMODULES = (
     "metrics",
     "scaling",
     "cluster",
+    "figures",
     "exercises",
     "notebook",
     "bench",

@@ -24,11 +24,14 @@ from typing import Any
 
 from rerank_lab.hub import ASSETS, STANDIN_MARKER, Asset, has_adapters
 
-__all__ = ["ARXIV_DOCUMENTS", "build", "save_tiny_bert"]
+__all__ = ["ARXIV_DOCUMENTS", "ARXIV_ROWS", "build", "save_tiny_bert"]
 
-#: PubMed documents chunked for the arXiv stand-in: about 6,800 chunks, more than the 5,000
-#: that notebook 03 takes online at the small scale.
+#: PubMed documents chunked for the arXiv stand-in: about 6,800 distinct chunks.
 ARXIV_DOCUMENTS = 3_000
+
+#: Rows of the real ``jamescalam/ai-arxiv-chunked``: the stand-in repeats its chunks up to this
+#: many, so that notebook 03's row ids (the sources' chunk ids, such as 17387) exist in it too.
+ARXIV_ROWS = 41_584
 
 #: The arXiv set's columns; the PubMed chunks lack the arXiv-only ones (filled with "").
 ARXIV_COLUMNS = (
@@ -234,7 +237,9 @@ def _specter2_adapter(base: Path, name: str) -> Callable[[Path], None]:
 def _arxiv_chunks(documents: int) -> dict[str, Any]:
     from rerank_lab import pubmed
 
-    chunks = pubmed.load_chunks(limit=documents).to_pandas()
+    distinct = pubmed.load_chunks(limit=documents).to_pandas()
+    rows = [row % len(distinct) for row in range(ARXIV_ROWS)]
+    chunks = distinct.iloc[rows].reset_index(drop=True)
     for column in ARXIV_COLUMNS:
         if column not in chunks:
             chunks[column] = ""
@@ -293,7 +298,7 @@ def build(root: Path, *, documents: int = ARXIV_DOCUMENTS) -> list[Asset]:
     model("sentence-transformers/all-MiniLM-L6-v2", _minilm)
     model("cross-encoder/ms-marco-MiniLM-L6-v2", _ms_marco)
     arxiv = _arxiv_chunks(documents)  # also the bge stand-in tokenizer's training text
-    chunks = arxiv["train"]["chunk"].tolist()
+    chunks = arxiv["train"]["chunk"].drop_duplicates().tolist()
     model("BAAI/bge-reranker-base", lambda folder: _xlm_roberta_reranker(folder, chunks))
     model("cross-encoder/stsb-TinyBERT-L4", _stsb_cross_encoder)
     if has_adapters():

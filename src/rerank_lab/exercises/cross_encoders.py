@@ -517,3 +517,112 @@ def _check_improvements(answer: Any) -> str:
             "cross-encoder, and positions beyond 512 were never trained."
         ),
     )
+
+
+# --- 02.8 re-rank with the course cross-encoder -----------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _course_cross_encoder() -> Any:
+    """The ``cross-encoder`` role as notebook 02 loads it, in plain torch fp32: its scores do
+    not depend on which pairs share a batch, so any correct way of calling it agrees."""
+    from rerank_lab.models import load_cross_encoder_for_scale
+
+    return load_cross_encoder_for_scale(quiet=True, fast=False)
+
+
+def _pairs_returned(result: Any, k: int, passages: list[str]) -> list[tuple[str, float]]:
+    """The learner's (passage, logit) tuples, or a hint about their shape."""
+    if not isinstance(result, (list, tuple)):
+        raise ExerciseError(f"return a list of (passage, logit) tuples, not {_describe(result)}.")
+    if len(result) != k:
+        raise ExerciseError(f"return exactly the k = {k} best passages, not {len(result)}.")
+    returned = []
+    for item in result:
+        if isinstance(item, Mapping) or not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise ExerciseError(
+                f"each item should be a (passage, logit) tuple, not {_describe(item)} "
+                "(`rank` returns dicts: turn each into a tuple)."
+            )
+        passage, score = item
+        if not isinstance(passage, str):
+            raise ExerciseError(
+                f"the first element of each tuple is the passage's text, not {_describe(passage)}."
+            )
+        if passage not in passages:
+            raise ExerciseError("a returned passage is not one of the passages given.")
+        try:
+            returned.append((passage, float(score)))
+        except (TypeError, ValueError) as error:
+            raise ExerciseError(
+                f"the second element of each tuple is the logit, a number, not {_describe(score)}."
+            ) from error
+    return returned
+
+
+@exercise(
+    "02.8",
+    title="Re-rank with a real cross-encoder",
+    question=(
+        "Write `rerank(model, query, passages, k)`: model is the course's CrossEncoder (loaded "
+        "for you), query a string and passages a list of texts. Score every (query, passage) "
+        "pair with `model.predict` (or let `model.rank` do the pairing) as logits, with "
+        "`activation_fn=torch.nn.Identity()`, and return the k best as a list of "
+        "(passage, logit) tuples, best first."
+    ),
+)
+def _check_rerank_with_model(answer: Any) -> str:
+    import torch
+
+    rerank = _require_function(answer, "rerank")
+    from rerank_lab.data import load_mini
+
+    model = _course_cross_encoder()
+    mini = load_mini()
+    texts = mini.passages["text"].tolist()
+    rng = np.random.default_rng()
+    for _ in range(2):  # two fresh draws: each costs real model runs
+        query = str(mini.queries["text"].iloc[int(rng.integers(len(mini.queries)))])
+        passages = [texts[i] for i in rng.choice(len(texts), size=7, replace=False)]
+        k = int(rng.integers(3, 6))
+        logits = model.predict(
+            [(query, p) for p in passages], activation_fn=torch.nn.Identity(), convert_to_numpy=True
+        )
+        order = np.argsort(-logits, kind="stable")
+        result = _call(rerank, model, query, list(passages), k, copy_args=False)
+        returned = _pairs_returned(result, k, passages)
+        expected = [(passages[i], float(logits[i])) for i in order[:k]]
+        got_texts = [passage for passage, _ in returned]
+        got_scores = np.array([score for _, score in returned])
+        score_of = {passage: float(logit) for passage, logit in zip(passages, logits, strict=True)}
+        if got_texts == [passage for passage, _ in expected] and np.allclose(
+            got_scores, [score for _, score in expected], atol=1e-3
+        ):
+            continue
+        right_set = set(got_texts) == {passage for passage, _ in expected}
+        own_scores = np.array([score_of[passage] for passage in got_texts])
+        if np.allclose(got_scores, 1 / (1 + np.exp(-own_scores)), atol=1e-3):
+            raise ExerciseError(
+                "these scores are probabilities (a sigmoid was applied): pass "
+                "`activation_fn=torch.nn.Identity()` to get the logits."
+            )
+        lowest = [passages[i] for i in order[::-1][:k]]
+        if got_texts == lowest:
+            raise ExerciseError("these are the k *lowest* scores: best first means descending.")
+        swapped = model.predict(
+            [(p, query) for p in passages], activation_fn=torch.nn.Identity(), convert_to_numpy=True
+        )
+        swapped_of = dict(zip(passages, swapped.tolist(), strict=True))
+        if np.allclose(got_scores, [swapped_of[p] for p in got_texts], atol=1e-3):
+            raise ExerciseError(
+                "the pairs are the wrong way round: the model was trained on (query, passage)."
+            )
+        if right_set and np.allclose(got_scores, own_scores, atol=1e-3):
+            raise ExerciseError("the right passages and logits, in the wrong order: best first.")
+        if not np.allclose(got_scores, own_scores, atol=1e-3):
+            raise ExerciseError(
+                "a returned logit is not the model's score for its passage with this query: "
+                "keep each score with its own passage."
+            )
+        raise ExerciseError(f"these are not the {k} highest-scoring passages, best first.")
+    return "pairs in, one logit each, sorted: the whole of re-ranking."

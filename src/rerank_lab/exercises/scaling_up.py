@@ -1,7 +1,8 @@
 """Checkers of notebook 07 (scaling up): the memory of embeddings at three precisions, recall@k
 of an approximate search against exact search, choosing an index setting for a recall target,
-rescoring compressed-search candidates in float32, what holds at scale, and the callable class
-that batch re-ranking maps over pairs on Ray Data (run in a real actor on a local cluster)."""
+rescoring compressed-search candidates in float32, what holds at scale, the callable class
+that batch re-ranking maps over pairs on Ray Data (run in a real actor on a local cluster), and
+the efSearch of a real faiss HNSW index for a recall target."""
 
 from __future__ import annotations
 
@@ -555,3 +556,125 @@ def _check_pair_scorer(answer: Any) -> str:
         "one model per actor, a batch of pairs per call, logits beside their pairs: sort within "
         "each query afterwards, and the same class re-ranks a whole query log on a cluster."
     )
+
+
+# --- 07.7 efSearch for a recall target, on a real faiss index ---------------------------------
+
+_EF_CHOICES = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _hnsw_case(seed: int, k: int) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A real, deliberately sparse HNSW index over clustered unit vectors (few links, a narrow
+    build), so that recall climbs over several efSearch values; its queries and exact top k."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, 32))
+    vectors = centres[rng.integers(40, size=3_000)] + 0.5 * rng.normal(size=(3_000, 32))
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    queries = vectors[rng.choice(3_000, size=150, replace=False)] + 0.3 * rng.normal(
+        size=(150, 32)
+    ).astype(np.float32)
+    queries = (queries / np.linalg.norm(queries, axis=1, keepdims=True)).astype(np.float32)
+    index = faiss.IndexHNSWFlat(32, 8, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = 16
+    index.add(vectors)
+    exact = faiss.IndexFlatIP(32)
+    exact.add(vectors)
+    return index, queries, exact.search(queries, k)[1]
+
+
+def _recalls(index: Any, queries: np.ndarray, exact_ids: np.ndarray) -> dict[int, float]:
+    k = exact_ids.shape[1]
+    recalls = {}
+    for ef in _EF_CHOICES:
+        index.hnsw.efSearch = ef
+        recalls[ef] = _ann_recall(index.search(queries, k)[1], exact_ids, k)
+    return recalls
+
+
+@exercise(
+    "07.7",
+    title="efSearch for a recall target",
+    question=(
+        "Write `ef_search_for(index, queries, exact_ids, target, choices)`: index is a faiss "
+        "HNSW index (`faiss.IndexHNSWFlat`), queries a float32 array (queries, d), exact_ids "
+        "the exact top k of each query (an int array (queries, k), as `faiss.IndexFlatIP` "
+        "returns it), target a recall@k to reach and choices the efSearch values to try (in "
+        "any order). Search the index at each setting (`index.hnsw.efSearch = ...`, then "
+        "`index.search(queries, k)`) and return the smallest choice whose recall@k against "
+        "exact_ids (exercise 07.2) is at least the target; None if no choice reaches it."
+    ),
+)
+def _check_ef_search_for(answer: Any) -> str:
+    ef_search_for = _require_function(answer, "ef_search_for")
+    rng = np.random.default_rng()
+    for k, order in ((10, "shuffled"), (5, "descending"), (10, "few")):
+        index, queries, exact_ids = _hnsw_case(seed=int(rng.integers(1 << 31)), k=k)
+        recalls = _recalls(index, queries, exact_ids)
+        choices = list(_EF_CHOICES)
+        if order == "few":  # the sparse graph cannot reach the target with so little effort
+            choices = [1, 2]
+            target = (max(recalls[1], recalls[2]) + 1.0) / 2
+        else:
+            levels = sorted(set(recalls.values()))
+            middle = len(levels) // 2
+            target = (levels[middle - 1] + levels[middle]) / 2 if len(levels) > 1 else levels[0]
+            if order == "shuffled":
+                rng.shuffle(choices)
+            else:
+                choices.reverse()
+        reaching = [ef for ef in choices if recalls[ef] >= target]
+        if order == "shuffled" and len(reaching) >= 3:
+            # a reaching choice that is neither the smallest nor the largest comes first, so
+            # "the first one that reaches it" is told apart from both right and "the largest"
+            first = sorted(reaching)[1]
+            choices = [first, *(ef for ef in choices if ef != first)]
+        expected = min(reaching) if reaching else None
+        index.hnsw.efSearch = 16  # faiss's default, as a learner's index would have it
+        arguments = (index, queries.copy(), exact_ids.copy(), target, list(choices))
+        try:  # not through _call: None can be the right answer, and an index cannot be copied
+            result = ef_search_for(*arguments)
+        except NotImplementedError as error:
+            raise ExerciseError(
+                "your function is not written yet (it raises NotImplementedError)."
+            ) from error
+        except Exception as error:
+            raise ExerciseError(
+                f"your function raised {type(error).__name__}: {str(error).splitlines()[0]}"
+            ) from error
+        if result is ...:
+            raise ExerciseError("your function still returns `...`: write its body.")
+        if result is None and expected is not None:
+            raise ExerciseError(
+                "your function returned None, but a choice reaches the target here: is a "
+                "`return` missing? Does each search ask for k = exact_ids.shape[1] results, "
+                "after setting `index.hnsw.efSearch`?"
+            )
+        if isinstance(result, (int, np.integer)) and not isinstance(result, bool):
+            result = int(result)
+        if result == expected:
+            continue
+        if expected is None:
+            raise ExerciseError(
+                f"no choice reaches this target, but your function returned {_describe(result)}: "
+                "return None when none does."
+            )
+        if not isinstance(result, int) or result not in choices:
+            raise ExerciseError(f"return one of the choices (an efSearch value), not {result!r}.")
+        if recalls[result] < target:
+            raise ExerciseError(
+                f"efSearch={result} reaches recall@{k} {recalls[result]:.3f} here, below the "
+                f"target {target:.3f}: search with k = exact_ids.shape[1] after setting "
+                "`index.hnsw.efSearch`, and keep the choices whose recall is at least the target."
+            )
+        if result == max(choices):
+            raise ExerciseError(
+                "the largest efSearch always reaches a reachable target, but it is the slowest: "
+                "return the smallest choice that reaches it."
+            )
+        raise ExerciseError(
+            f"efSearch={result} reaches the target, but a smaller choice does too (the choices "
+            "come in any order: sort them)."
+        )
+    return "the smallest efSearch that meets the target is the fastest setting that does."
