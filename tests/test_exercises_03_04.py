@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
 
-NEW_IDS = ["03.1", "03.2", "03.3", "03.4", "03.5", "04.1", "04.2", "04.3", "04.4", "04.5"]
+NEW_IDS = ["03.1", "03.2", "03.3", "03.4", "03.5", "04.1", "04.2", "04.3", "04.4", "04.5", "04.6"]
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:
@@ -28,7 +28,7 @@ def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
     rejected(exercise_id, placeholder, "no answer yet")
 
 
-FUNCTION_IDS = ["03.1", "03.2", "03.3", "03.4", "04.1", "04.2", "04.4"]
+FUNCTION_IDS = ["03.1", "03.2", "03.3", "03.4", "04.1", "04.2", "04.4", "04.6"]
 
 
 @pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
@@ -412,3 +412,58 @@ def test_ms_per_query(capsys: pytest.CaptureFixture[str]) -> None:
     rejected("04.5", 8, "add its time")
     rejected("04.5", 100, "add the first stage's time")
     rejected("04.5", "fast", "answer with a number")
+
+
+# --- 04.6 the blend's weight, chosen on dev ----------------------------------------------------
+
+
+def _dev_means(first_stage: dict, reranked: dict, qrels: dict, weights: list) -> dict:
+    import rerank_lab as rl
+
+    means = {}
+    for weight in weights:
+        run = {
+            query: [
+                hit["corpus_id"] for hit in rl.search.interpolate(first_stage[query], hits, weight)
+            ]
+            for query, hits in reranked.items()
+        }
+        means[weight] = rl.metrics.evaluate(run, qrels, ks=(10,))["ndcg@10"].mean()
+    return means
+
+
+def choose_weight(first_stage: dict, reranked: dict, qrels: dict, weights: list) -> float:
+    means = _dev_means(first_stage, reranked, qrels, weights)
+    return max(sorted(weights), key=lambda weight: means[weight])  # max keeps the first on a tie
+
+
+def test_choose_weight_right_answer_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("04.6", choose_weight, capsys)
+
+
+def _largest_of_ties(first_stage: dict, reranked: dict, qrels: dict, weights: list) -> float:
+    means = _dev_means(first_stage, reranked, qrels, weights)
+    return max(sorted(weights), key=lambda weight: (means[weight], weight))
+
+
+def _worst(first_stage: dict, reranked: dict, qrels: dict, weights: list) -> float:
+    means = _dev_means(first_stage, reranked, qrels, weights)
+    return min(sorted(weights), key=lambda weight: means[weight])
+
+
+def _best_mean(first_stage: dict, reranked: dict, qrels: dict, weights: list) -> float:
+    return max(_dev_means(first_stage, reranked, qrels, weights).values())
+
+
+@pytest.mark.parametrize(
+    ("answer", "fragment"),
+    [
+        (_largest_of_ties, "return the smallest"),
+        (_worst, "lowest"),
+        (_best_mean, "you return an nDCG@10"),
+        (lambda first_stage, reranked, qrels, weights: 1.0, "return the smallest"),
+        (lambda first_stage, reranked, qrels, weights: 7, "one of the weights given"),
+    ],
+)
+def test_choose_weight_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+    rejected("04.6", answer, fragment)

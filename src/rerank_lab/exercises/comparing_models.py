@@ -1,6 +1,6 @@
 """Checkers of notebook 04 (comparing models): reciprocal rank fusion, a paired sign test,
-reading a bootstrap interval, choosing a system under a latency budget, and the cost of a
-query."""
+reading a bootstrap interval, choosing a system under a latency budget, the cost of a query,
+and the blend's weight chosen on dev with the course's interpolate and evaluate."""
 
 from __future__ import annotations
 
@@ -379,3 +379,93 @@ def _check_ms_per_query(answer: Any) -> str:
         "add the first stage's time to the re-ranker's: how many pairs does one query need, "
         "and how long do they take at that speed?"
     )
+
+
+# --- 04.6 the blend's weight, chosen on dev ---------------------------------------------------
+
+_BLEND_WEIGHTS = tuple(round(0.1 * step, 1) for step in range(11))
+
+
+def _blend_case(rng: np.random.Generator, *, agreeing: bool = False) -> tuple[dict, dict, dict]:
+    """Dev queries whose first stage and re-ranker each know part of the truth: 25 candidates
+    per query, 1 to 3 of them relevant; both scores are the truth plus noise of their own.
+    ``agreeing``: the re-ranker orders exactly as the first stage, so every weight ties."""
+    first_stage, reranked, qrels = {}, {}, {}
+    for number in range(12):
+        query = f"q{number:02d}"
+        ids = [int(i) for i in rng.choice(10_000, size=25, replace=False)]
+        relevant = {ids[int(i)]: int(rng.integers(1, 3)) for i in rng.choice(25, size=3)}
+        truth = np.array([relevant.get(i, 0) for i in ids], dtype=float)
+        first = truth + rng.normal(scale=1.2, size=25)
+        cross = 2 * first + 1 if agreeing else 3 * truth + rng.normal(scale=4.0, size=25)
+        first_stage[query] = [
+            {"corpus_id": ids[i], "score": float(first[i])} for i in np.argsort(-first)
+        ]
+        reranked[query] = [
+            {"corpus_id": ids[i], "score": float(cross[i])} for i in np.argsort(-cross)
+        ]
+        qrels[query] = relevant
+    return first_stage, reranked, qrels
+
+
+def _blend_means(first_stage: dict, reranked: dict, qrels: dict) -> dict[float, float]:
+    from rerank_lab.metrics import evaluate
+    from rerank_lab.search import interpolate
+
+    means = {}
+    for weight in _BLEND_WEIGHTS:
+        run = {
+            query: [hit["corpus_id"] for hit in interpolate(first_stage[query], hits, weight)]
+            for query, hits in reranked.items()
+        }
+        means[weight] = float(evaluate(run, qrels, ks=(10,))["ndcg@10"].mean())
+    return means
+
+
+@exercise(
+    "04.6",
+    title="The blend's weight, chosen on dev",
+    question=(
+        "Write `choose_weight(first_stage, reranked, qrels, weights)`: first_stage maps each "
+        "dev query id to its first-stage hits (a list of {'corpus_id': ..., 'score': ...} "
+        "dicts, best first), reranked maps it to the cross-encoder's hits for the same "
+        "documents, qrels holds the dev judgements ({query id: {corpus id: grade}}) and "
+        "weights the candidate weights, in any order. For each weight, blend every query with "
+        "`rl.search.interpolate(first_stage[q], reranked[q], weight)`, score the blended "
+        "rankings (lists of corpus ids) with `rl.metrics.evaluate(run, qrels, ks=(10,))`, and "
+        "return the weight with the highest mean nDCG@10. On a tie, return the smallest of the "
+        "tied weights: it trusts the first stage more."
+    ),
+)
+def _check_choose_weight(answer: Any) -> str:
+    choose_weight = _require_function(answer, "choose_weight")
+    rng = np.random.default_rng()
+    for case in range(3):
+        # first a re-ranker that agrees with the first stage: every weight ties, and the
+        # smallest (0: keep the first stage, drop the re-ranker's cost) is the answer
+        first_stage, reranked, qrels = _blend_case(rng, agreeing=case == 0)
+        means = _blend_means(first_stage, reranked, qrels)
+        best = max(means.values())
+        tied = [w for w, mean in means.items() if math.isclose(mean, best, abs_tol=1e-12)]
+        weights = list(_BLEND_WEIGHTS)
+        rng.shuffle(weights)
+        result = _call(choose_weight, first_stage, reranked, qrels, weights)
+        number = _as_float(result, "choose_weight(...)")
+        if number in tied and number == min(tied):
+            continue
+        if number in tied:
+            raise ExerciseError(
+                "several weights tie for the best mean nDCG@10 here: return the smallest of "
+                "them (keep a weight only when it is strictly better, after sorting them)."
+            )
+        if any(math.isclose(number, mean, abs_tol=1e-9) for mean in means.values()):
+            raise ExerciseError("you return an nDCG@10: return the weight that reaches it.")
+        if number not in means:
+            raise ExerciseError(f"return one of the weights given, not {_describe(result)}.")
+        if math.isclose(means[number], min(means.values()), abs_tol=1e-12):
+            raise ExerciseError("that weight has the *lowest* mean nDCG@10: take the highest.")
+        raise ExerciseError(
+            f"weight {number} is not the best on these queries: blend each query at each weight "
+            "with interpolate, evaluate the blended run, compare the mean nDCG@10."
+        )
+    return "the weight is a choice, so dev chooses it; the test split only reports it."

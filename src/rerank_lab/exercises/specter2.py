@@ -41,11 +41,10 @@ def _sentence(rng: np.random.Generator, low: int, high: int) -> str:
     "05.1",
     title="The SPECTER input string",
     question=(
-        "Write `specter_input(title, abstract, sep)`: the text SPECTER2 embeds for one paper, "
-        "its title, then the tokenizer's separator token `sep` (e.g. tokenizer.sep_token, "
-        '"[SEP]" for BERT-style tokenizers), then its abstract. Some papers have no abstract: '
-        "abstract is then None, and the paper is its title and the separator alone. Add nothing "
-        "else (no spaces: the tokenizer splits the separator off by itself)."
+        "Write `specter_input(title, abstract, sep)`: the one string SPECTER2 embeds for a "
+        "paper, built the way section 2 of the notebook (and SPECTER2's model card) builds it. "
+        "`sep` is the tokenizer's separator token (`tokenizer.sep_token`: each tokenizer has "
+        "its own). Some papers have no abstract: abstract is then None."
     ),
 )
 def _check_specter_input(answer: Any) -> str:
@@ -176,12 +175,13 @@ def _bottleneck(hidden: int, factor: int, layers: int) -> int:
     "05.3",
     title="How big is a bottleneck adapter?",
     question=(
-        "A sequential bottleneck adapter (adapters' `seq_bn`) adds to each transformer layer a "
-        "down-projection, a linear layer from hidden_size to hidden_size // reduction_factor "
-        "(with bias), and an up-projection, a linear layer back to hidden_size (with bias). "
-        "Write `bottleneck_parameters(hidden_size, reduction_factor, num_layers)` returning "
-        "how many parameters the adapter adds to the whole model. (For MiniLM, hidden size "
-        "384, factor 16 and 6 layers, compare with what the notebook printed.)"
+        "Section 4 of the notebook added a sequential bottleneck adapter (`seq_bn`) and printed "
+        "what it puts into one transformer layer (`adapters['demo']`): read its layers and "
+        "their shapes there. Write `bottleneck_parameters(hidden_size, reduction_factor, "
+        "num_layers)` returning how many parameters such an adapter adds to a whole model "
+        "whose layers are hidden_size wide (the printed module used MiniLM's 384 and the "
+        "default reduction factor of 16). Check yourself against the trainable count the "
+        "notebook printed."
     ),
 )
 def _check_bottleneck(answer: Any) -> str:
