@@ -137,6 +137,10 @@ colab-check: setup  ## Replay the notebooks' Colab install cell in a Colab-like 
 colab-resolve: setup  ## Resolve every notebook's install cell with Colab's pip 24.1 on Python 3.13 (PyPI, ~2 min)
 	$(BIN)/python tests/colab/check_install_resolution.py $(ARGS)
 
+TIMED ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+timings: data  ## Time the main notebooks at the full scale, cold (fresh cache) and warm, into docs/timings.json (TIMED=... for some)
+	$(BIN)/python -m rerank_lab.timings $(TIMED) --json docs/timings.json
+
 executed: setup  ## Execute every notebook and solution at the full scale into build/executed/ (NB=... for some)
 	@for nb in $(NB); do \
 	  out=$$(dirname build/executed/$${nb#notebooks/}); mkdir -p $$out; \
