@@ -42,6 +42,7 @@ def _check_to_probability(answer: Any) -> str:
     rng = np.random.default_rng()
     spread = rng.uniform(-10.0, 10.0, size=7)
     spread[:2] = rng.uniform(2.0, 10.0), rng.uniform(-10.0, -2.0)  # clearly relevant, and not
+    spread[2] = rng.uniform(-1.0, 1.0)  # a toss-up: no squashing function saturates on it
     opposite = float(rng.uniform(0.5, 4.0))
     cases = [
         ("seven logits between -10 and 10", spread),
@@ -95,7 +96,10 @@ def _check_to_probability(answer: Any) -> str:
                 f"for {description}, some of your values are not between 0 and 1, so they "
                 "cannot be probabilities."
             )
-        if math.isclose(got.sum(), 1.0, abs_tol=TOLERANCE) and not math.isclose(
+        # A softmax sums to 1; so can saturated values of another squashing function, by chance
+        # (one logit far above zero, the others far below): compare with the softmax itself.
+        softmax = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+        if np.allclose(got, softmax, rtol=TOLERANCE, atol=TOLERANCE) and not math.isclose(
             expected.sum(), 1.0, abs_tol=TOLERANCE
         ):
             raise ExerciseError(
