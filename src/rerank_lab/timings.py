@@ -8,7 +8,7 @@ corpus), so every embedding, ONNX twin and trained adapter is built by the noteb
 *Warm* is the second run on that same cache. Each notebook runs in its own kernel through
 nbclient, as JupyterLab would run it, with the scale a learner gets by default (``full``), and
 the slowest cells are kept so that a header can say where the time goes. The records merge
-into one JSON file, one entry per notebook, which ``docs/timings.md`` explains.
+into one JSON file, one entry per notebook.
 """
 
 from __future__ import annotations
@@ -31,28 +31,29 @@ __all__ = ["prepare_cold_cache", "time_notebook"]
 COLD_CACHE_PARTS = ("downloads", "pubmed")
 
 
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def prepare_cold_cache(source: Path, target: Path) -> Path:
     """A fresh cache at ``target`` holding only :data:`COLD_CACHE_PARTS` of ``source``.
 
     Files are hard-linked where the file system allows it (no copy of the 57 MB wheel), else
     copied. ``target`` is emptied first.
     """
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
     for part in COLD_CACHE_PARTS:
         if not (source / part).is_dir():
             raise FileNotFoundError(
                 f"{source / part} is missing: run `make data` once (it needs PyPI) first."
             )
-
-        def link(src: str, dst: str) -> None:
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
-
-        shutil.copytree(source / part, target / part, copy_function=link)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for part in COLD_CACHE_PARTS:
+        shutil.copytree(source / part, target / part, copy_function=_link_or_copy)
     return target
 
 

@@ -383,8 +383,6 @@ def _check_ms_per_query(answer: Any) -> str:
 
 # --- 04.6 the blend's weight, chosen on dev ---------------------------------------------------
 
-_BLEND_WEIGHTS = tuple(round(0.1 * step, 1) for step in range(11))
-
 
 def _blend_case(rng: np.random.Generator, *, agreeing: bool = False) -> tuple[dict, dict, dict]:
     """Dev queries whose first stage and re-ranker each know part of the truth: 25 candidates
@@ -409,11 +407,13 @@ def _blend_case(rng: np.random.Generator, *, agreeing: bool = False) -> tuple[di
 
 
 def _blend_means(first_stage: dict, reranked: dict, qrels: dict) -> dict[float, float]:
+    """Mean nDCG@10 at each weight of the grid the leaderboard tunes over."""
+    from rerank_lab.leaderboard import WEIGHT_GRID
     from rerank_lab.metrics import evaluate
     from rerank_lab.search import interpolate
 
     means = {}
-    for weight in _BLEND_WEIGHTS:
+    for weight in WEIGHT_GRID:
         run = {
             query: [hit["corpus_id"] for hit in interpolate(first_stage[query], hits, weight)]
             for query, hits in reranked.items()
@@ -447,7 +447,7 @@ def _check_choose_weight(answer: Any) -> str:
         means = _blend_means(first_stage, reranked, qrels)
         best = max(means.values())
         tied = [w for w, mean in means.items() if math.isclose(mean, best, abs_tol=1e-12)]
-        weights = list(_BLEND_WEIGHTS)
+        weights = list(means)  # the grid, in a shuffled order
         rng.shuffle(weights)
         result = _call(choose_weight, first_stage, reranked, qrels, weights)
         number = _as_float(result, "choose_weight(...)")
