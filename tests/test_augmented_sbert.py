@@ -256,6 +256,15 @@ def test_experiment_runs_caches_and_never_touches_test_texts(
     pd.testing.assert_frame_equal(again.table(), table)
     assert again.cross_encoder_result().name == "cross-encoder"
 
+    # The record of notebook 06 comes from the cache too, and says what the table says.
+    record = asb.record_results(again, resamples=50)
+    assert set(record["models"]) == {"untrained", "gold-only", *asb.STRATEGIES}
+    for name, row in record["models"].items():
+        assert row["spearman"] == pytest.approx(results[name].spearman, abs=1e-4)
+    assert record["models"]["gold-only"]["vs gold only"] == [0.0, 0.0, 0.0]
+    assert record["gold pairs"] == len(gold.train) and record["test pairs"] == len(gold.test)
+    assert record["compute minutes"] > 0
+
     # A corrupt result is recomputed with a warning (here: from the cached models, no training).
     path = again._result_path("untrained")
     path.write_text("{not json")

@@ -34,6 +34,7 @@ _SUBMODULES = (
     "scaling",
     "cluster",
     "figures",
+    "records",
     "exercises",
     "notebook",
     "bench",

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CACHE_VERSION",
     "CONFIGS",
+    "RECORD",
     "STRATEGIES",
     "Config",
     "Experiment",
@@ -68,12 +69,14 @@ __all__ = [
     "StepResult",
     "bm25_neighbours",
     "bootstrap_difference",
+    "comparison_table",
     "interleave_neighbours",
     "kde_sample",
     "label_pairs",
     "load_gold",
     "pair_similarities",
     "random_pairs",
+    "record_results",
     "semantic_neighbours",
     "spearman",
     "train_bi_encoder",
@@ -1132,16 +1135,79 @@ def _backbone_name() -> str:
         return "unknown"
 
 
+#: The committed full-scale comparison that notebook 06 shows (``rerank_lab.records``).
+RECORD = "augmented_sbert_full"
+
+
+def record_results(experiment: Experiment, *, resamples: int = 500) -> dict[str, Any]:
+    """Everything notebook 06 shows of a finished comparison, small enough to commit: the data's
+    sizes, the settings, each model's Spearman and seconds, and each bi-encoder's difference to
+    gold only with its paired-bootstrap interval (``resamples`` as in the notebook)."""
+    teacher = experiment.cross_encoder_result()
+    results = experiment.results()
+    gold_only = results["gold-only"].predictions
+    models = {}
+    for name, result in results.items():
+        difference, low, high = bootstrap_difference(
+            experiment.test_scores, gold_only, result.predictions, resamples=resamples
+        )
+        models[name] = {
+            "spearman": round(result.spearman, 4),
+            "seconds": {step: round(value, 1) for step, value in result.seconds.items()},
+            "silver pairs": len(result.silver_pairs),
+            "vs gold only": [round(difference, 4), round(low, 4), round(high, 4)],
+        }
+    gold = experiment.gold
+    training = experiment.seconds("cross-encoder") + experiment.seconds("gold-only")
+    steps = sum(r.seconds.get("total", r.seconds.get("evaluate", 0.0)) for r in results.values())
+    return {
+        "gold": gold.name,
+        "gold pairs": len(gold.train),
+        "test pairs": len(gold.test),
+        "pool texts": len(gold.pool),
+        "config": experiment.config.as_dict(),
+        "teacher": {
+            "spearman": round(teacher.spearman, 4),
+            "train seconds": round(experiment.seconds("cross-encoder"), 1),
+        },
+        "gold-only train seconds": round(experiment.seconds("gold-only"), 1),
+        "models": models,
+        "compute minutes": round((training + steps) / 60, 1),
+    }
+
+
+def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
+    """One row per bi-encoder of :func:`record_results` (or of a record's ``results``): Spearman,
+    the difference to gold only with its 95% interval, and the minutes its own steps took."""
+    rows = []
+    for name, row in results["models"].items():
+        difference, low, high = row["vs gold only"]
+        seconds = row["seconds"]
+        rows.append(
+            {
+                "bi-encoder": name if name in ("untrained", "gold-only") else f"+ silver ({name})",
+                "spearman": row["spearman"],
+                "vs gold only": difference,
+                "low": low,
+                "high": high,
+                "minutes": seconds.get("total", seconds.get("train", seconds["evaluate"])) / 60,
+            }
+        )
+    return pd.DataFrame(rows).set_index("bi-encoder")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.augmented_sbert [--scale small|full]``: run the comparison and
-    print the table (steps already in the cache are read back)."""
+    """``python -m rerank_lab.augmented_sbert [--scale small|full] [--record FILE]``: run the
+    comparison and print the table (steps already in the cache are read back); ``--record``
+    also writes the record notebook 06 shows."""
     import argparse
 
-    from rerank_lab import settings
+    from rerank_lab import records, settings, world
 
     parser = argparse.ArgumentParser(prog="python -m rerank_lab.augmented_sbert")
     parser.add_argument("--scale", choices=("small", "full"), default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--record", type=Path, help="write the results as a record here")
     args = parser.parse_args(argv)
     scale = args.scale or settings.scale()
     gold = load_gold(scale)
@@ -1156,6 +1222,17 @@ def main(argv: list[str] | None = None) -> int:
     for name, result in experiment.results().items():
         print(name, {k: round(v, 1) for k, v in result.seconds.items()})
     print(f"cache: {experiment.folder}; this run {time.perf_counter() - started:.0f} s")
+    if args.record:
+        command = f"python -m rerank_lab.augmented_sbert --scale {scale} --record {args.record}"
+        records.write_record(
+            args.record,
+            command,
+            record_results(experiment),
+            device=_training_device(None),
+            packages=("sentence-transformers", "transformers", "torch"),
+            world=world.current().name,
+        )
+        print(f"record written to {args.record}")
     return 0
 
 
