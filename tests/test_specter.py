@@ -317,6 +317,32 @@ def test_course_adapter_is_cached_validated_and_rebuilt(
         specter.course_adapter(tiny_bi_encoder, data, recipe=TINY_RECIPE)
 
 
+def test_a_recipe_with_fewer_pairs_trains_a_seeded_sample_into_its_own_folder(
+    tiny_bert_dir: Path, temp_cache: Path
+) -> None:
+    import dataclasses
+
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    def fresh() -> SentenceTransformer:
+        return SentenceTransformer(
+            modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
+            device="cpu",
+        )
+
+    data = specter.build_related_papers(_documents(), "small")
+    sample = dataclasses.replace(TINY_RECIPE, max_pairs=2)
+    folder, card = specter.course_adapter(fresh(), data, recipe=sample, show_progress=False)
+    assert card["pairs"] == 2 < len(data.train_pairs)
+    assert folder.name.startswith(f"{specter.ADAPTER_NAME}-small-2pairs-")
+    everything, _ = specter.course_adapter(fresh(), data, recipe=TINY_RECIPE, show_progress=False)
+    assert everything != folder  # the two recipes keep their own adapters side by side
+    assert specter.recipe_for("small") == specter.RECIPES["small"]
+    assert specter.recipe_for("full") == specter.RECIPES["live"]
+    assert specter.recipe_for("full", full_run=True) == specter.RECIPES["full"]
+
+
 # --- encoding and evaluation ------------------------------------------------------------------
 
 

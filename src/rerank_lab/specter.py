@@ -63,6 +63,7 @@ __all__ = [
     "ADAPTER_NAME",
     "INPUTS",
     "RECIPES",
+    "RECORD",
     "SIZES",
     "SPECTER2_ADAPTERS",
     "SPECTER2_BASE",
@@ -73,6 +74,7 @@ __all__ = [
     "adapter_size",
     "add_adapter",
     "build_related_papers",
+    "comparisons",
     "course_adapter",
     "embed_papers",
     "evaluate_related",
@@ -84,6 +86,8 @@ __all__ = [
     "paper_texts",
     "parameter_counts",
     "quiet_inactive_warning",
+    "recipe_for",
+    "record_results",
     "relatedness",
     "save_adapter",
     "set_active",
@@ -503,6 +507,10 @@ def adapter_size(folder: Path | str) -> int:
 # --------------------------------------------------------------------------------------------
 
 
+#: Training pairs of the live recipe (see ``RECIPES``).
+LIVE_PAIRS = 320
+
+
 @dataclass(frozen=True)
 class AdapterRecipe:
     """How the course trains its proximity adapter (one recipe, two scales)."""
@@ -513,11 +521,31 @@ class AdapterRecipe:
     warmup_ratio: float = 0.1
     max_seq_length: int = 256
     seed: int = SEED
+    max_pairs: int | None = None
+    """Train on a seeded sample of this many pairs (None: all the training pairs)."""
+
+    def label(self, scale: str) -> str:
+        """The part of the cache folder's name that tells this recipe's adapters apart."""
+        return scale if self.max_pairs is None else f"{scale}-{self.max_pairs}pairs"
 
 
 #: Adapters learn fast with a high learning rate: their weights start near zero and are few.
 #: The small scale (tests, CI) reads 128 tokens per paper so that it trains in about a minute.
-RECIPES = {"small": AdapterRecipe(max_seq_length=128), "full": AdapterRecipe()}
+#: ``live`` is notebook 05's default at the full scale: the full recipe on a sample of the pairs,
+#: minutes on a laptop CPU; the full run (all pairs) is an opt-in, its results a record.
+RECIPES = {
+    "small": AdapterRecipe(max_seq_length=128),
+    "live": AdapterRecipe(max_pairs=LIVE_PAIRS),
+    "full": AdapterRecipe(),
+}
+
+
+def recipe_for(scale: str, *, full_run: bool = False) -> AdapterRecipe:
+    """Notebook 05's recipe: ``small`` at the small scale; at the full scale ``live`` by default,
+    ``full`` when the learner opts into the full run."""
+    if scale == "small":
+        return RECIPES["small"]
+    return RECIPES["full" if full_run else "live"]
 
 
 def train_adapter(
@@ -623,11 +651,11 @@ ADAPTER_FORMAT = 1
 ADAPTER_LOADING = ("adapters", "transformers")
 
 
-def _adapter_folder(scale: str) -> Path:
+def _adapter_folder(label: str) -> Path:
     # Keyed per library line: the full-scale adapter takes most of an hour on two CPU cores, so
     # switching between two lines keeps one copy for each instead of retraining at each switch.
     line = artefacts.line(ADAPTER_LOADING)
-    return cache_dir() / "adapters" / f"{ADAPTER_NAME}-{scale}-{line}"
+    return cache_dir() / "adapters" / f"{ADAPTER_NAME}-{label}-{line}"
 
 
 def adapter_problem(folder: Path, key: dict[str, Any] | None = None) -> str | None:
@@ -682,7 +710,7 @@ def course_adapter(
         "pairs": _pairs_fingerprint(data, sep),
         "recipe": recipe.__dict__,
     }
-    folder = _adapter_folder(data.scale)
+    folder = _adapter_folder(recipe.label(data.scale))
     problem = adapter_problem(folder, key)
     if problem is None and not force:
         try:
@@ -697,10 +725,10 @@ def course_adapter(
         print(f"Training the adapter again: the cached one cannot be used ({problem}).")
 
     texts = {pmid: paper_text(row.title, row.abstract, sep) for pmid, row in data.papers.iterrows()}
-    pairs = [
-        (texts[a], texts[b])
-        for a, b in zip(data.train_pairs["a"], data.train_pairs["b"], strict=True)
-    ]
+    chosen = data.train_pairs
+    if recipe.max_pairs is not None and recipe.max_pairs < len(chosen):
+        chosen = chosen.sample(n=recipe.max_pairs, random_state=recipe.seed).sort_index()
+    pairs = [(texts[a], texts[b]) for a, b in zip(chosen["a"], chosen["b"], strict=True)]
     add_adapter(model, ADAPTER_NAME)
     summary = train_adapter(model, pairs, ADAPTER_NAME, recipe, show_progress=show_progress)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -895,46 +923,93 @@ def measure(
     return frame
 
 
+#: The committed full-scale measurement that notebook 05 shows (``rerank_lab.records``).
+RECORD = "specter_adapter_full"
+
+
+def comparisons(per_query: pd.DataFrame, name: str = ADAPTER_NAME) -> dict[str, list[float]]:
+    """The three differences notebook 05 reads off :func:`measure`'s table, each the mean over
+    query papers with its 95% paired-bootstrap interval: [mean, low, high]."""
+    from rerank_lab.metrics import paired_bootstrap
+
+    def gain(before: tuple[str, str], after: tuple[str, str]) -> list[float]:
+        found = paired_bootstrap(per_query[before], per_query[after])
+        return [round(found[key], 4) for key in ("mean", "ci_low", "ci_high")]
+
+    return {
+        "adapter vs none, title+abstract": gain(
+            ("none", "title+abstract"), (name, "title+abstract")
+        ),
+        "adapter vs none, title": gain(("none", "title"), (name, "title")),
+        "title+abstract vs title, no adapter": gain(("none", "title"), ("none", "title+abstract")),
+    }
+
+
+def record_results(
+    data: RelatedPapers, folder: Path, card: dict[str, Any], per_query: pd.DataFrame
+) -> dict[str, Any]:
+    """What notebook 05 shows of a trained adapter and its measurement, small enough to commit."""
+    table = per_query.mean().unstack()
+    return {
+        "pairs": card["pairs"],
+        "steps": card["steps"],
+        "train minutes": round(card["seconds"] / 60, 1),
+        "final loss": card["final_loss"],
+        "trainable parameters": card["trainable_parameters"],
+        "total parameters": card["total_parameters"],
+        "adapter KiB": round(adapter_size(folder) / 1024),
+        "query papers": len(per_query),
+        "papers searched": len(data.corpus),
+        "ndcg@10": {
+            adapter: {fields: round(float(table.loc[adapter, fields]), 4) for fields in INPUTS}
+            for adapter in table.index
+        },
+        "differences": comparisons(per_query),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.specter [--scale small|full] [--force]``: train (or reuse) the
-    course adapter and print notebook 05's table, as JSON too with ``--json``."""
+    """``python -m rerank_lab.specter [--scale small|full] [--force] [--record FILE]``: train
+    (or reuse) the course adapter with the scale's full recipe and print notebook 05's table;
+    ``--record`` also writes the record the notebook shows."""
     import argparse
 
-    from rerank_lab import models
+    from rerank_lab import models, records, world
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--scale", choices=sorted(SIZES), default=None)
     parser.add_argument("--force", action="store_true", help="train again even if cached")
-    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--record", type=Path, help="write the results as a record here")
     options = parser.parse_args(argv)
     data = build_related_papers(scale=options.scale)
     print(data.describe(), flush=True)
     model = models.load_bi_encoder("bi-encoder-symmetric", fast=False)
-    folder, card = course_adapter(model, data, force=options.force)
+    recipe = recipe_for(data.scale, full_run=True)
+    folder, card = course_adapter(model, data, recipe=recipe, force=options.force)
     per_query = measure(model, data)
-    table = per_query.mean().unstack().round(4)
+    results = record_results(data, folder, card, per_query)
     print(
         f"adapter {folder.name}: {card['trainable_parameters']:,} trainable of "
-        f"{card['total_parameters']:,} parameters, {adapter_size(folder) / 1024:.0f} KiB on "
-        f"disk, trained {card['steps']} steps in {card['seconds']:.0f} s on {card['pairs']} pairs"
+        f"{card['total_parameters']:,} parameters, {results['adapter KiB']} KiB on disk, "
+        f"trained {card['steps']} steps in {card['seconds']:.0f} s on {card['pairs']} pairs"
     )
     print(f"nDCG@10 over {len(per_query)} held-out query papers:")
-    print(table.to_string())
-    if options.json:
-        print(
-            json.dumps(
-                {
-                    "scale": data.scale,
-                    "queries": len(per_query),
-                    "table": {
-                        f"{adapter} | {fields}": float(value)
-                        for (adapter, fields), value in per_query.mean().items()
-                    },
-                    "card": card,
-                    "adapter_bytes": adapter_size(folder),
-                }
-            )
+    print(per_query.mean().unstack().round(4).to_string())
+    for label, (mean, low, high) in results["differences"].items():
+        print(f"{label}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]")
+    if options.record:
+        command = f"python -m rerank_lab.specter --scale {data.scale} --record {options.record}"
+        import torch
+
+        records.write_record(
+            options.record,
+            command,
+            results,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            packages=("adapters", "sentence-transformers", "transformers", "torch"),
+            world=world.current().name,
         )
+        print(f"record written to {options.record}")
     return 0
 
 
