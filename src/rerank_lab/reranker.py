@@ -1100,7 +1100,7 @@ def _fit(run: _Run) -> Path:
         report_to="none",
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
-        disable_tqdm=not sys.stderr.isatty(),
+        disable_tqdm=not (sys.stderr.isatty() or "ipykernel" in sys.modules),  # a notebook
     )
     trainer = CrossEncoderTrainer(
         model=model,
