@@ -140,52 +140,53 @@ def test_cosine_wrong_answers_get_hints(cosine: Callable, fragment: str) -> None
     rejected("01.1", cosine, fragment)
 
 
-# --- 01.2 mean pooling --------------------------------------------------------------------------
+# --- 01.2 max pooling ---------------------------------------------------------------------------
 
 
-def _mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    weights = mask.unsqueeze(-1).expand(tokens.size()).float()
-    return (tokens * weights).sum(1) / torch.clamp(weights.sum(1), min=1e-9)
+def _max_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return tokens.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).max(dim=1).values
 
 
-def _mean_pool_loop(tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
-    return [sentence[: int(n)].mean(0) for sentence, n in zip(tokens, mask.sum(1), strict=True)]
+def _max_pool_loop(tokens: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
+    return [s[: int(n)].max(0).values for s, n in zip(tokens, mask.sum(1), strict=True)]
+
+
+def _max_pool_smallest_float(tokens: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    values = np.where(mask.numpy()[..., None] == 1, tokens.numpy(), np.finfo(np.float64).min)
+    return values.max(axis=1)
 
 
 @pytest.mark.parametrize(
-    "mean_pool",
+    "max_pool",
     [
-        _mean_pool,
-        lambda t, m: _mean_pool(t, m).numpy(),
-        lambda t, m: _mean_pool(t, m).tolist(),
-        lambda t, m: tuple(_mean_pool(t, m)),
-        _mean_pool_loop,
-        lambda t, m: (t * m[..., None]).sum(1) / m.sum(1, keepdim=True),
-        lambda t, m: torch.einsum("bsd,bs->bd", t, m.float()) / m.sum(1, keepdim=True),
+        _max_pool,
+        lambda t, m: _max_pool(t, m).numpy(),
+        lambda t, m: _max_pool(t, m).tolist(),
+        _max_pool_loop,
+        _max_pool_smallest_float,
+        lambda t, m: (t - 1e9 * (1 - m[..., None])).max(1).values,
     ],
 )
-def test_mean_pool_right_answers_pass(
-    mean_pool: Callable, capsys: pytest.CaptureFixture[str]
+def test_max_pool_right_answers_pass(
+    max_pool: Callable, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    accepted("01.2", mean_pool, capsys)
+    accepted("01.2", max_pool, capsys)
 
 
 @pytest.mark.parametrize(
-    ("mean_pool", "fragment"),
+    ("max_pool", "fragment"),
     [
-        (lambda t, m: t.mean(1), "padding"),
-        (lambda t, m: (t * m[..., None]).mean(1), "padded length"),
-        (lambda t, m: (t * m[..., None]).sum(1), "a sum, not an average"),
-        (lambda t, m: t.sum(1), "a sum over every position"),
+        (lambda t, m: t.max(1).values, "padding wins"),
+        (lambda t, m: (t * m[..., None]).max(1).values, "real tokens can be negative"),
+        (lambda t, m: (t * m[..., None]).sum(1) / m.sum(1, keepdim=True), "mean pooling"),
         (lambda t, m: t[:, 0], "first ([CLS]) token"),
-        (lambda t, m: t * m[..., None], "one vector per sentence"),
-        (lambda t, m: t.mean(0), "one vector per sentence"),
-        (lambda t, m: _mean_pool(t, m) * 2, "average of each sentence's real token vectors"),
-        (lambda t, m: [[0.0, 1.0], [2.0]], "rows of different lengths"),
+        (lambda t, m: t.max(0).values, "one vector per sentence"),
+        (lambda t, m: t.max(2).values, "one vector per sentence"),
+        (lambda t, m: _max_pool(t, m) + 1, "largest value over a sentence's real tokens"),
     ],
 )
-def test_mean_pool_wrong_answers_get_hints(mean_pool: Callable, fragment: str) -> None:
-    rejected("01.2", mean_pool, fragment)
+def test_max_pool_wrong_answers_get_hints(max_pool: Callable, fragment: str) -> None:
+    rejected("01.2", max_pool, fragment)
 
 
 # --- 01.3 top-k ---------------------------------------------------------------------------------
@@ -231,125 +232,99 @@ def test_top_k_wrong_answers_get_hints(top_k: Callable, fragment: str) -> None:
     rejected("01.3", top_k, fragment)
 
 
-# --- 01.4 nDCG@k --------------------------------------------------------------------------------
-
-WORKSHOP_VALUES = ("0.6131", "0.613", "0.8315", "0.8316", "0.832")
+# --- 01.4 MRR@k --------------------------------------------------------------------------------
 
 
-def _ndcg(ranked: list[str], grades: dict[str, int], k: int) -> float:
-    dcg = sum(grades.get(doc, 0) / math.log2(rank + 1) for rank, doc in enumerate(ranked[:k], 1))
-    ideal = sorted(grades.values(), reverse=True)[:k]
-    return dcg / sum(grade / math.log2(rank + 1) for rank, grade in enumerate(ideal, 1))
+def _mrr(runs: dict, qrels: dict, k: int) -> float:
+    total = 0.0
+    for query, ranked in runs.items():
+        for rank, doc in enumerate(ranked[:k], start=1):
+            if qrels[query].get(doc, 0) >= 1:
+                total += 1 / rank
+                break
+    return total / len(runs)
 
 
-def _ndcg_numpy(ranked: list[str], grades: dict[str, int], k: int) -> np.floating:
-    gains = np.array([grades.get(doc, 0) for doc in ranked[:k]], dtype=float)
-    ideal = np.sort(np.array(list(grades.values()), dtype=float))[::-1][:k]
-    dcg = (gains / np.log2(np.arange(2, len(gains) + 2))).sum()
-    return dcg / (ideal / np.log2(np.arange(2, len(ideal) + 2))).sum()
-
-
-def _ndcg_wrong(
+def _mrr_wrong(
     *,
-    gain: Callable[[int], float] = float,
-    discount: Callable[[int], float] = lambda rank: math.log2(rank + 1),
-    ideal_from_ranking: bool = False,
+    start: int = 1,
     cut: bool = True,
-    cut_ideal: bool = True,
-    normalise: bool = True,
-) -> Callable[[list[str], dict[str, int], int], float]:
-    """A learner's nDCG written independently of the checker's, with one mistake switched on."""
+    relevant: Callable[[int], bool] = lambda grade: grade >= 1,
+    only_found: bool = False,
+    every: bool = False,
+) -> Callable[[dict, dict, int], float]:
+    """A learner's MRR written independently of the checker's, with one mistake switched on."""
 
-    def ndcg(ranked: list[str], grades: dict[str, int], k: int) -> float:
-        retrieved = ranked[:k] if cut else ranked
-        gains = [gain(grades.get(doc, 0)) for doc in retrieved]
-        dcg = 0.0
-        for position, value in enumerate(gains):
-            dcg += value / discount(position + 1)
-        if not normalise:
-            return dcg
-        pool = [grades.get(doc, 0) for doc in retrieved] if ideal_from_ranking else grades.values()
-        ideal = sorted(pool, reverse=True)
-        ideal = ideal[:k] if cut_ideal else ideal
-        return dcg / sum(gain(g) / discount(position + 1) for position, g in enumerate(ideal))
+    def mrr(runs: dict, qrels: dict, k: int) -> float:
+        scores = []
+        for query, ranked in runs.items():
+            grades = qrels[query]
+            found = [
+                1 / rank
+                for rank, doc in enumerate(ranked[:k] if cut else ranked, start=start)
+                if doc in grades and relevant(grades[doc])
+            ]
+            if found:
+                scores.append(sum(found) if every else found[0])
+            elif not only_found:
+                scores.append(0.0)
+        return sum(scores) / len(scores)
 
-    return ndcg
-
-
-def _ndcg_zero_based(ranked: list[str], grades: dict[str, int], k: int) -> float:
-    dcg = sum(grades.get(doc, 0) / math.log2(i + 1) for i, doc in enumerate(ranked[:k]))
-    return dcg / 1.0
+    return mrr
 
 
-def _ndcg_zero_based_numpy(ranked: list[str], grades: dict[str, int], k: int) -> float:
-    gains = np.array([grades.get(doc, 0) for doc in ranked[:k]], dtype=float)
-    ideal = np.sort(np.array(list(grades.values()), dtype=float))[::-1][:k]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dcg = (gains / np.log2(np.arange(1, len(gains) + 1))).sum()
-        return float(dcg / (ideal / np.log2(np.arange(1, len(ideal) + 1))).sum())
-
-
-def _ndcg_indexing_past_the_ranking(ranked: list[str], grades: dict[str, int], k: int) -> float:
-    return _ndcg([ranked[i] for i in range(k)], grades, k)
-
-
-def test_the_reference_gives_the_workshop_values() -> None:
-    ranked = [f"d{i}" for i in range(1, 21)]
-    reference = exercises._ndcg_reference
-    assert reference(ranked, {"d1": 1, "d14": 1}, 10) == pytest.approx(0.6131471927654584)
-    assert reference(ranked, {"d1": 1, "d6": 1}, 10) == pytest.approx(0.8315546295836225)
+def _mrr_per_query(runs: dict, qrels: dict, k: int) -> dict:
+    return {query: _mrr({query: ranked}, qrels, k) for query, ranked in runs.items()}
 
 
 def test_the_reference_agrees_with_trec_eval() -> None:
     pytrec_eval = pytest.importorskip("pytrec_eval")
     rng = np.random.default_rng(0)
-    for case in range(50):
+    for case in range(30):
+        runs, qrels = {}, {}
         ids = [f"doc{n}" for n in rng.choice(500, size=40, replace=False)]
-        ranked = ids[: int(rng.integers(3, 25))]
-        grades = {doc: int(rng.integers(0, 4)) for doc in rng.choice(ids, 12, replace=False)}
-        grades[ranked[0]] = 1 + int(rng.integers(0, 3))
-        k = int(rng.choice([5, 10, 20]))
-        run = {"q": {doc: float(len(ranked) - rank) for rank, doc in enumerate(ranked)}}
-        evaluator = pytrec_eval.RelevanceEvaluator({"q": grades}, {f"ndcg_cut.{k}"})
-        expected = evaluator.evaluate(run)["q"][f"ndcg_cut_{k}"]
-        got = exercises._ndcg_reference(ranked, grades, k)
-        assert got == pytest.approx(expected, abs=1e-4), case
+        for number in range(5):
+            runs[f"q{number}"] = list(rng.choice(ids, size=15, replace=False))
+            qrels[f"q{number}"] = {d: int(rng.integers(0, 3)) for d in rng.choice(ids, 8)}
+        k = int(rng.choice([3, 5, 10]))
+        trec_runs = {
+            q: {d: float(len(r) - i) for i, d in enumerate(r[:k])} for q, r in runs.items()
+        }
+        evaluator = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"})
+        per_query = evaluator.evaluate(trec_runs)
+        expected = np.mean([per_query[q]["recip_rank"] for q in runs])
+        assert exercises._mrr_reference(runs, qrels, k) == pytest.approx(expected), case
 
 
 @pytest.mark.parametrize(
-    "ndcg_at_k",
+    "mrr_at_k",
     [
-        _ndcg,
-        _ndcg_numpy,
-        _ndcg_wrong(),  # the mistake-free version of the learner-style implementation
-        lambda ranked, grades, k: torch.tensor(_ndcg(ranked, grades, k)),
-        lambda ranked, grades, k: np.float32(_ndcg(ranked, grades, k)),
+        _mrr,
+        _mrr_wrong(),  # the mistake-free version of the learner-style implementation
+        lambda runs, qrels, k: torch.tensor(_mrr(runs, qrels, k)),
+        lambda runs, qrels, k: np.float32(_mrr(runs, qrels, k)),
     ],
 )
-def test_ndcg_right_answers_pass(ndcg_at_k: Callable, capsys: pytest.CaptureFixture[str]) -> None:
-    accepted("01.4", ndcg_at_k, capsys)
+def test_mrr_right_answers_pass(mrr_at_k: Callable, capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("01.4", mrr_at_k, capsys)
 
 
 @pytest.mark.parametrize(
-    ("ndcg_at_k", "fragment"),
+    ("mrr_at_k", "fragment"),
     [
-        (_ndcg_wrong(ideal_from_ranking=True), "every graded document"),
-        (_ndcg_wrong(discount=lambda rank: max(1.0, math.log2(rank))), "enumerate counts from 0"),
-        (_ndcg_wrong(discount=lambda rank: math.log2(rank + 2)), "enumerate counts from 0"),
-        (_ndcg_wrong(gain=lambda grade: float(grade > 0)), "its grade"),
-        (_ndcg_wrong(gain=lambda grade: 2.0**grade - 1), "exponential gain"),
-        (_ndcg_wrong(normalise=False), "this is DCG, not nDCG"),
-        (_ndcg_wrong(cut=False), "only the top k count"),
-        (_ndcg_wrong(cut_ideal=False), "cut the ideal ranking at k"),
-        (_ndcg_zero_based, "ranks count from 1"),
-        (_ndcg_zero_based_numpy, "ranks count from 1"),
-        (_ndcg_indexing_past_the_ranking, "fewer than k"),
-        (lambda ranked, grades, k: 0.5, "Work this case by hand"),
-        (lambda ranked, grades, k: [_ndcg(ranked, grades, k)] * 2, "single number"),
+        (_mrr_wrong(start=0), "ranks count from 1"),
+        (_mrr_wrong(start=2), "the top document is rank 1"),
+        (_mrr_wrong(cut=False), "only the top k"),
+        (_mrr_wrong(relevant=lambda grade: True), "judged 0 is not relevant"),
+        (_mrr_wrong(only_found=True), "still counts in the mean"),
+        (_mrr_wrong(every=True), "the first one only"),
+        (lambda runs, qrels, k: 0.5, "not MRR@k yet"),
+        (_mrr_per_query, "return their mean"),
+        (lambda runs, qrels, k: _mrr(runs, {q: {} for q in runs} | qrels, k) * 2, "MRR@k yet"),
     ],
 )
-def test_ndcg_wrong_answers_get_hints(ndcg_at_k: Callable, fragment: str) -> None:
-    rejected("01.4", ndcg_at_k, fragment, forbidden=WORKSHOP_VALUES)
+def test_mrr_wrong_answers_get_hints(mrr_at_k: Callable, fragment: str) -> None:
+    rejected("01.4", mrr_at_k, fragment)
 
 
 # --- 01.5 the cost of a bi-encoder --------------------------------------------------------------

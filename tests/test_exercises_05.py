@@ -14,7 +14,7 @@ import pytest
 import torch
 from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
 
-NEW_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5", "05.6"]
+NEW_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5", "05.6", "05.7"]
 
 
 def test_the_new_exercises_are_registered_in_notebook_order() -> None:
@@ -27,7 +27,7 @@ def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
     rejected(exercise_id, placeholder, "no answer yet")
 
 
-FUNCTION_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5"]
+FUNCTION_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5", "05.7"]
 
 
 @pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
@@ -274,3 +274,87 @@ def test_adapter_statements(capsys: pytest.CaptureFixture[str]) -> None:
     rejected("05.6", "abdef", "one of your letters is a false statement")
     rejected("05.6", "az", "use only the letters")
     rejected("05.6", 3, "answer with letters")
+
+
+# --- 05.7 add, train and switch an adapter (the course's MiniLM, a real training run) ----------
+
+
+def adapt(
+    model: Any,
+    pairs: list,
+    name: str,
+    *,
+    freeze: bool = True,
+    train: bool = True,
+    active: bool = True,
+    config: str = "seq_bn",
+    call: str | None = None,
+) -> Any:
+    import tempfile
+
+    import adapters
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    inner = model[0].auto_model
+    adapters.init(inner)
+    inner.add_adapter(call or name, config=config)
+    if freeze:
+        inner.train_adapter(call or name)
+    if train:
+        data = Dataset.from_dict(
+            {"anchor": [a for a, _ in pairs], "positive": [b for _, b in pairs]}
+        )
+        arguments = SentenceTransformerTrainingArguments(
+            output_dir=tempfile.mkdtemp(),
+            num_train_epochs=1,
+            per_device_train_batch_size=4,
+            learning_rate=1e-3,
+            report_to="none",
+            save_strategy="no",
+            disable_tqdm=True,
+        )
+        SentenceTransformerTrainer(
+            model=model,
+            args=arguments,
+            train_dataset=data,
+            loss=MultipleNegativesRankingLoss(model),
+        ).train()
+    if not active:
+        inner.set_active_adapters(None)
+    return model
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_adapt_right_answer_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("adapters")
+    from rerank_lab.exercises import check
+
+    for _ in range(2):  # each check trains for real: two draws, not accepted()'s five
+        assert check("05.7", adapt) is True
+    assert "✓ 05.7 correct: " in capsys.readouterr().out  # after the trainer's own summary
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"freeze": False}, "call train_adapter(name) before training"),
+        ({"train": False}, "never trained"),
+        ({"active": False}, "not active"),
+        ({"config": "lora"}, 'config="seq_bn"'),
+        ({"call": "demo"}, "no adapter called"),
+    ],
+)
+def test_adapt_mistakes_get_hints(options: dict, fragment: str) -> None:
+    pytest.importorskip("adapters")
+    rejected("05.7", lambda m, p, n: adapt(m, p, n, **options), fragment)
+
+
+def test_adapt_must_return_the_model() -> None:
+    pytest.importorskip("adapters")
+    rejected("05.7", lambda m, p, n: m[0].auto_model, "return the model you were given")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
-from scipy.stats import gaussian_kde, rankdata, spearmanr
+from scipy.stats import spearmanr
 
 NEW_IDS = ["06.1", "06.2", "06.3", "06.4", "06.5"]
 FUNCTION_IDS = ["06.1", "06.2", "06.3", "06.4"]
@@ -35,149 +35,163 @@ def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
     unwritten_functions_rejected(exercise_id)
 
 
-# --- 06.1 Spearman -----------------------------------------------------------------------------
+# --- 06.1 the CoSENT loss ---------------------------------------------------------------------
 
 
-def spearman(predicted: Any, gold: Any) -> float:
-    return float(np.corrcoef(rankdata(predicted), rankdata(gold))[0, 1])
+def cosent_loss(cosines: Any, scores: Any, scale: float = 20.0) -> float:
+    s = np.asarray(cosines) * scale
+    higher = np.asarray(scores)[:, None] > np.asarray(scores)[None, :]
+    return float(np.logaddexp.reduce(np.append((s[None, :] - s[:, None])[higher], 0.0)))
 
 
-def spearman_by_hand(predicted: Any, gold: Any) -> float:
-    def ranks(values: Any) -> np.ndarray:
-        values = np.asarray(values, dtype=float)
-        order = np.argsort(values, kind="stable")
-        out = np.empty(len(values))
-        out[order] = np.arange(1, len(values) + 1)
-        for value in np.unique(values):  # ties share their mean rank
-            out[values == value] = out[values == value].mean()
-        return out
-
-    rx, ry = ranks(predicted), ranks(gold)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float((rx * ry).sum() / np.sqrt((rx**2).sum() * (ry**2).sum()))
+def cosent_torch(cosines: Any, scores: Any, scale: float = 20.0) -> torch.Tensor:
+    # sentence-transformers' CoSENTLoss, line for line
+    x = torch.tensor(cosines) * scale
+    x = x[:, None] - x[None, :]
+    labels = torch.tensor(scores)
+    labels = labels[:, None] < labels[None, :]
+    x = x - (1 - labels.double()) * 1e12
+    return torch.logsumexp(torch.cat((torch.zeros(1, dtype=x.dtype), x.view(-1))), dim=0)
 
 
-def test_spearman_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    accepted("06.1", spearman, capsys)
-    accepted("06.1", spearman_by_hand, capsys)
-    accepted("06.1", lambda p, g: torch.tensor(spearmanr(p, g).statistic), capsys)
+def _cosent_loops(cosines: Any, scores: Any, scale: float = 20.0) -> float:
+    total = 1.0
+    for i in range(len(scores)):
+        for j in range(len(scores)):
+            if scores[i] > scores[j]:
+                total += np.exp(scale * (cosines[j] - cosines[i]))
+    return float(np.log(total))
+
+
+def test_cosent_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("06.1", cosent_loss, capsys)
+    accepted("06.1", cosent_torch, capsys)
+    accepted("06.1", _cosent_loops, capsys)
+
+
+def _wrong(**options: Any) -> Callable:
+    from rerank_lab.exercises.augmented_sbert import _cosent
+
+    return lambda c, s, scale=20.0: _cosent(np.asarray(c), np.asarray(s), scale, **options)
 
 
 @pytest.mark.parametrize(
     ("answer", "fragment"),
     [
-        (lambda p, g: float(np.corrcoef(p, g)[0, 1]), "*ranks*"),
-        (
-            lambda p, g: float(
-                np.corrcoef(rankdata(p, method="ordinal"), rankdata(g, method="ordinal"))[0, 1]
-            ),
-            "mean of the ranks",
-        ),
-        (lambda p, g: float(np.corrcoef(np.argsort(p), np.argsort(g))[0, 1]), "np.argsort"),
-        (lambda p, g: -spearman(p, g), "sign is reversed"),
-        (lambda p, g: 1 - spearman(p, g), "distance"),
-        (lambda p, g: spearmanr(p, g), "p-value"),
-        (lambda p, g: 3.0, "between −1 and 1"),
-        (lambda p, g: 0.5, "Rank each list"),
+        (_wrong(reversed_order=True), "*right* order"),
+        (_wrong(with_one=False), "the 1 inside the log"),
+        (_wrong(ties=True), "equal gold scores"),
+        (_wrong(use_scale=False), "multiply the cosine differences by `scale`"),
+        (lambda c, s, scale=20.0: float("inf"), "not a finite number"),
+        (lambda c, s, scale=20.0: 1.0, "not CoSENT yet"),
+        (lambda c, s, scale=20.0: [1.0, 2.0], "single number"),
     ],
 )
-def test_spearman_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+def test_cosent_mistakes_get_hints(answer: Callable, fragment: str) -> None:
     rejected("06.1", answer, fragment)
 
 
-# --- 06.2 neighbour pairs ----------------------------------------------------------------------
+# --- 06.2 a paired bootstrap -------------------------------------------------------------------
 
 
-def neighbour_pairs(neighbours: dict, k: int) -> list:
-    pairs: list[tuple[int, int]] = []
-    depth = max(len(ranked) for ranked in neighbours.values())
-    for rank in range(depth):
-        for anchor, ranked in neighbours.items():
-            if rank >= len(ranked) or ranked[rank] == anchor:
-                continue
-            pair = (min(anchor, ranked[rank]), max(anchor, ranked[rank]))
-            if pair not in pairs:
-                pairs.append(pair)
-            if len(pairs) == k:
-                return pairs
-    return pairs
+def _bootstrap(
+    gold: Any,
+    baseline: Any,
+    system: Any,
+    resamples: Any,
+    *,
+    percentiles: tuple[float, float] = (2.5, 97.5),
+    mean_gap: bool = False,
+    pearson: bool = False,
+) -> tuple[float, float, float]:
+    def correlation(x: Any, y: Any) -> float:
+        return float(np.corrcoef(x, y)[0, 1]) if pearson else spearmanr(x, y).statistic
+
+    def gap(rows: Any) -> float:
+        return correlation(system[rows], gold[rows]) - correlation(baseline[rows], gold[rows])
+
+    differences = [gap(rows) for rows in resamples]
+    low, high = np.percentile(differences, percentiles)
+    whole = float(np.mean(differences)) if mean_gap else gap(np.arange(len(gold)))
+    return whole, float(low), float(high)
 
 
-def test_neighbour_pairs_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    accepted("06.2", neighbour_pairs, capsys)
-    accepted("06.2", lambda n, k: np.array(neighbour_pairs(n, k)), capsys)
-    accepted("06.2", lambda n, k: [list(p) for p in neighbour_pairs(n, k)], capsys)
-
-
-def _no_dedup(neighbours: dict, k: int) -> list:
-    pairs = []
-    for rank in range(4):
-        for anchor, ranked in neighbours.items():
-            if rank < len(ranked) and ranked[rank] != anchor:
-                pairs.append((min(anchor, ranked[rank]), max(anchor, ranked[rank])))
-    return pairs[:k]
-
-
-def _depth_first(neighbours: dict, k: int) -> list:
-    pairs: list = []
-    for anchor, ranked in neighbours.items():
-        for other in ranked:
-            pair = (min(anchor, other), max(anchor, other))
-            if other != anchor and pair not in pairs:
-                pairs.append(pair)
-    return pairs[:k]
+def test_bootstrap_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("06.2", _bootstrap, capsys)
+    accepted("06.2", lambda *args: list(_bootstrap(*args)), capsys)
+    accepted("06.2", lambda *args: torch.tensor(_bootstrap(*args)), capsys)
 
 
 @pytest.mark.parametrize(
     ("answer", "fragment"),
     [
-        (_no_dedup, "appears twice"),
-        (_depth_first, "Go round by rank"),
-        (lambda n, k: [(max(p), min(p)) for p in neighbour_pairs(n, k)], "smaller index first"),
-        (
-            lambda n, k: [(a, r) for a, ranked in n.items() for r in ranked[:1] if a < r or a == r],
-            "with itself",
-        ),
-        (lambda n, k: neighbour_pairs(n, k) + [(10_001, 10_002), (10_003, 10_004)], "at most k"),
-        (lambda n, k: sorted(neighbour_pairs(n, k)), "wrong order"),
-        (lambda n, k: set(neighbour_pairs(n, k)), "is a set"),
-        (lambda n, k: {"pairs": 1}, "list of (a, b) pairs"),
+        (lambda *a: (lambda d, lo, hi: (-d, -hi, -lo))(*_bootstrap(*a)), "reversed"),
+        (lambda *a: (lambda d, lo, hi: (d, hi, lo))(*_bootstrap(*a)), "swapped"),
+        (lambda *a: _bootstrap(*a, percentiles=(5, 95)), "covers 90%"),
+        (lambda *a: _bootstrap(*a, mean_gap=True), "measured once, on all the pairs"),
+        (lambda *a: _bootstrap(*a, pearson=True), "Pearson"),
+        (lambda *a: (_bootstrap(*a)[0], -1.0, 1.0), "the interval is not"),
+        (lambda *a: (0.5, -1.0, 1.0), "the difference on all the pairs should be"),
+        (lambda *a: _bootstrap(*a)[:2], "three numbers"),
     ],
 )
-def test_neighbour_pairs_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+def test_bootstrap_mistakes_get_hints(answer: Callable, fragment: str) -> None:
     rejected("06.2", answer, fragment)
 
 
-# --- 06.3 KDE ----------------------------------------------------------------------------------
+# --- 06.3 silver labels in both orders ---------------------------------------------------------
 
 
-def kde_probabilities(candidates: Any, gold: Any) -> np.ndarray:
-    weights = gaussian_kde(gold)(candidates) / gaussian_kde(candidates)(candidates)
-    return weights / weights.sum()
+def symmetric_labels(cross_encoder: Any, texts: list, pairs: list) -> Any:
+    forward = [(texts[a], texts[b]) for a, b in pairs]
+    backward = [(texts[b], texts[a]) for a, b in pairs]
+    scores = cross_encoder.predict(forward + backward, activation_fn=torch.nn.Sigmoid())
+    return (scores[: len(pairs)] + scores[len(pairs) :]) / 2
 
 
-def _kde_inverse(candidates: Any, gold: Any) -> np.ndarray:
-    weights = gaussian_kde(candidates)(candidates) / gaussian_kde(gold)(candidates)
-    return weights / weights.sum()
+def _one_order(cross_encoder: Any, texts: list, pairs: list) -> Any:
+    return cross_encoder.predict(
+        [(texts[a], texts[b]) for a, b in pairs], activation_fn=torch.nn.Sigmoid()
+    )
 
 
-def test_kde_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
-    accepted("06.3", kde_probabilities, capsys)
-    accepted("06.3", lambda c, g: list(kde_probabilities(c, g)), capsys)
+def _mean_logits(cross_encoder: Any, texts: list, pairs: list) -> Any:
+    forward = cross_encoder.predict([(texts[a], texts[b]) for a, b in pairs])
+    backward = cross_encoder.predict([(texts[b], texts[a]) for a, b in pairs])
+    return torch.sigmoid(torch.tensor((forward + backward) / 2)).numpy()
+
+
+def _per_pair(cross_encoder: Any, texts: list, pairs: list) -> list:
+    return [float(symmetric_labels(cross_encoder, texts, [pair])[0]) for pair in pairs]
+
+
+def test_symmetric_labels_right_answers_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    accepted("06.3", symmetric_labels, capsys)
+    accepted("06.3", lambda m, t, p: list(symmetric_labels(m, t, p)), capsys)
 
 
 @pytest.mark.parametrize(
     ("answer", "fragment"),
     [
-        (lambda c, g: gaussian_kde(g)(c) / gaussian_kde(c)(c), "sum to 1"),
-        (_kde_inverse, "upside down"),
-        (lambda c, g: gaussian_kde(g)(c) / gaussian_kde(g)(c).sum(), "gold density alone"),
-        (lambda c, g: np.full(len(c), 1 / len(c)), "random sampling"),
-        (lambda c, g: kde_probabilities(c, g)[:-1], "one probability per candidate"),
-        (lambda c, g: np.sort(kde_probabilities(c, g)), "not the KDE weights"),
+        (_one_order, "one order only"),
+        (_mean_logits, "average the two 0..1 scores"),
+        (_per_pair, "predict was called"),
+        (
+            lambda m, t, p: m.predict([(t[a], t[b]) for a, b in p] + [(t[b], t[a]) for a, b in p]),
+            "*and order*",
+        ),
+        (
+            lambda m, t, p: (
+                (m.predict([(t[a], t[b]) for a, b in p]) + m.predict([(t[b], t[a]) for a, b in p]))
+                / 2
+            ),
+            "these are logits",
+        ),
+        (lambda m, t, p: np.full(len(p), 0.5), "not the mean of the two orders"),
+        (lambda m, t, p: m.predict(p), "(text, text) pairs"),
     ],
 )
-def test_kde_mistakes_get_hints(answer: Callable, fragment: str) -> None:
+def test_symmetric_labels_mistakes_get_hints(answer: Callable, fragment: str) -> None:
     rejected("06.3", answer, fragment)
 
 

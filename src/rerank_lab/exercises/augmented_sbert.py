@@ -1,10 +1,10 @@
-"""Checkers of notebook 06 (Augmented SBERT): Spearman correlation, pairs from neighbour lists,
-KDE sampling weights, silver labels from a cross-encoder, and what the method can and cannot
-do."""
+"""Checkers of notebook 06 (Augmented SBERT): the CoSENT loss, a paired bootstrap of a Spearman
+difference, silver labels in both orders and from a cross-encoder, and what the method can and
+cannot do."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,6 @@ from rerank_lab.exercises.core import (
     _as_float,
     _call,
     _check_true_statements,
-    _close,
     _describe,
     _require_function,
     _statements_question,
@@ -22,272 +21,294 @@ from rerank_lab.exercises.core import (
     exercise,
 )
 
-# --- 06.1 Spearman correlation ----------------------------------------------------------------
+# --- 06.1 the CoSENT loss ---------------------------------------------------------------------
 
 
-def _ranks(values: np.ndarray, *, ties: str = "average") -> np.ndarray:
-    from scipy.stats import rankdata
+def _cosent(
+    cosines: np.ndarray,
+    scores: np.ndarray,
+    scale: float,
+    *,
+    reversed_order: bool = False,
+    with_one: bool = True,
+    ties: bool = False,
+    use_scale: bool = True,
+) -> float:
+    """CoSENT as sentence-transformers computes it; the keywords switch on the usual mistakes:
+    log(1 + sum over pairs (i, j) with scores[i] > scores[j] of exp(s·(cos[j] − cos[i])))."""
+    s = cosines * (scale if use_scale else 1.0)
+    terms = []
+    for i in range(len(s)):
+        for j in range(len(s)):
+            ordered = scores[i] >= scores[j] if ties else scores[i] > scores[j]
+            if i != j and ordered:
+                terms.append(s[i] - s[j] if reversed_order else s[j] - s[i])
+    if with_one:
+        terms.append(0.0)
+    return float(np.logaddexp.reduce(terms)) if terms else 0.0
 
-    return rankdata(values, method=ties)
 
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.corrcoef(x, y)[0, 1])
-
-
-def _spearman_cases(rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Predicted and gold scores with ties on the gold side (ratings are coarse) and on the
-    predicted side, a non-linear but monotone relation, and a negative one."""
-    cases = []
-    for n in (12, 30, 57):
-        gold = rng.integers(1, 6, size=n) / 5  # ratings 0.2 .. 1.0: many ties
-        noise = rng.normal(scale=0.25, size=n)
-        predicted = np.exp(3 * gold + noise)  # monotone, far from linear
-        predicted[: n // 4] = np.round(predicted[: n // 4], 0)  # some ties in predictions
-        cases.append((predicted, gold))
-    gold = rng.random(20)
-    cases.append((-gold + rng.normal(scale=0.1, size=20), gold))
-    return cases
+def _cosent_case(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch of pair cosines and gold scores with ties (gold ratings are coarse), the cosines
+    loosely following the scores."""
+    scores = rng.integers(0, 5, size=n) / 4
+    cosines = np.clip(0.3 * scores + rng.normal(scale=0.15, size=n) + 0.4, -1, 1)
+    return cosines, scores
 
 
 @exercise(
     "06.1",
-    title="Spearman correlation",
+    title="The CoSENT loss",
     question=(
-        "Write `spearman(predicted, gold)`: two equally long lists (or arrays) of scores, one "
-        "per pair. Return Spearman's rank correlation as one number: Pearson's correlation of "
-        "the two lists' ranks, where tied values share the mean of the ranks they occupy. You "
-        "may use numpy and scipy.stats.rankdata (not scipy.stats.spearmanr)."
+        "Section 5 trains the students with CoSENT. Write `cosent_loss(cosines, scores, "
+        "scale=20.0)`: the cosine similarity of each pair in a batch, and its gold score. For "
+        "every two pairs i, j where pair i's gold score is higher than pair j's, the model "
+        "should give i the higher cosine; CoSENT penalises each such two by exp(scale · "
+        "(cos_j − cos_i)) and returns log(1 + the sum of those penalties), one number. Pairs "
+        "with equal scores set no order. (sentence-transformers' CoSENTLoss computes exactly "
+        "this; use numpy or torch, and mind large exponents: np.logaddexp or torch.logsumexp.)"
     ),
 )
-def _check_spearman(answer: Any) -> str:
-    spearman = _require_function(answer, "spearman")
+def _check_cosent(answer: Any) -> str:
+    cosent_loss = _require_function(answer, "cosent_loss")
+    rng = np.random.default_rng()
     checked = []
-    for predicted, gold in _spearman_cases(np.random.default_rng()):
-        result = _call(spearman, predicted.copy(), gold.copy())
-        if isinstance(result, tuple) or hasattr(result, "pvalue"):
-            raise ExerciseError(
-                "return the correlation alone, as one number (not a result object or a tuple "
-                "with a p-value)."
-            )
-        checked.append((predicted, gold, _as_float(result, "spearman(predicted, gold)")))
+    for n, scale in ((6, 20.0), (16, 20.0), (9, 5.0)):
+        cosines, scores = _cosent_case(rng, n)
+        value = _call(cosent_loss, cosines.copy(), scores.copy(), scale)
+        checked.append(((cosines, scores, scale), _as_float(value, "cosent_loss(...)")))
+    cosines = np.array([0.9, -0.9, 0.9])  # badly ordered: penalties of exp(36)
+    scores = np.array([0.0, 1.0, 0.0])
+    value = _call(cosent_loss, cosines.copy(), scores.copy(), 20.0)
+    checked.append(((cosines, scores, 20.0), _as_float(value, "cosent_loss(...)")))
 
-    def agrees(reference: Callable[[np.ndarray, np.ndarray], float]) -> bool:
-        return all(_close(got, reference(p, g)) for p, g, got in checked)
+    def agrees(**options: Any) -> bool:
+        return all(
+            np.isclose(got, _cosent(*case, **options), rtol=1e-4, atol=1e-4)
+            for case, got in checked
+        )
 
-    if agrees(lambda p, g: _pearson(_ranks(p), _ranks(g))):
-        return "Pearson's correlation of the ranks, ties sharing their mean rank."
-    mistakes: list[tuple[Callable[[np.ndarray, np.ndarray], float], str]] = [
+    if agrees():
+        return (
+            "log(1 + Σ exp(s·(cos_j − cos_i))) over the ordered pairs: the ranking Spearman reads."
+        )
+    if any(not np.isfinite(got) for _, got in checked):
+        raise ExerciseError(
+            "your loss is not a finite number on a badly ordered batch: add the terms in log "
+            "space, with np.logaddexp.reduce or torch.logsumexp, a 0 term standing for the 1."
+        )
+    mistakes: list[tuple[dict[str, Any], str]] = [
         (
-            lambda p, g: _pearson(p, g),
-            "you correlate the scores themselves (Pearson). Spearman correlates their *ranks*, "
-            "so only the order counts, not how far apart the values are.",
+            {"reversed_order": True},
+            "your penalty grows when the pairs are in the *right* order: for scores[i] > "
+            "scores[j] the penalty is exp(scale · (cos_j − cos_i)).",
         ),
+        ({"with_one": False}, "the 1 inside the log is missing: log(1 + Σ ...)."),
         (
-            lambda p, g: _pearson(_ranks(p, ties="ordinal"), _ranks(g, ties="ordinal")),
-            "ties are ranked one after another here. Gold ratings tie often: tied values should "
-            "all get the mean of the ranks they occupy.",
+            {"ties": True},
+            "pairs with equal gold scores set no order: leave them out (and a pair with itself).",
         ),
-        (
-            lambda p, g: _pearson(np.argsort(p), np.argsort(g)),
-            "np.argsort gives the positions that would sort the list, not each value's rank "
-            "(that takes a second argsort, or rankdata).",
-        ),
-        (
-            lambda p, g: -_pearson(_ranks(p), _ranks(g)),
-            "your sign is reversed: pairs ordered the same way should give +1.",
-        ),
-        (
-            lambda p, g: 1 - _pearson(_ranks(p), _ranks(g)),
-            "that looks like a distance (1 − correlation); return the correlation itself.",
-        ),
+        ({"use_scale": False}, "multiply the cosine differences by `scale` before exp."),
     ]
-    for reference, hint in mistakes:
-        if agrees(reference):
+    for options, hint in mistakes:
+        if agrees(**options):
             raise ExerciseError(hint)
-    if any(not -1 - 1e-9 <= got <= 1 + 1e-9 for *_, got in checked):
-        raise ExerciseError("a correlation lies between −1 and 1; yours does not.")
     raise ExerciseError(
-        "not Spearman's correlation yet. Rank each list (1 = smallest, ties get their mean "
-        "rank), then take the Pearson correlation of the two rank lists."
+        "not CoSENT yet: over every two pairs (i, j) with scores[i] > scores[j], add "
+        "exp(scale · (cos_j − cos_i)); return log(1 + that sum)."
     )
 
 
-# --- 06.2 pairs from neighbour lists ----------------------------------------------------------
+# --- 06.2 a paired bootstrap of a Spearman difference -----------------------------------------
 
 
-def _round_robin(neighbours: Mapping[int, Sequence[int]], k: int) -> list[tuple[int, int]]:
-    chosen: dict[tuple[int, int], None] = {}
-    depth = max(len(v) for v in neighbours.values())
-    for rank in range(depth):
-        for anchor, ranked in neighbours.items():
-            if rank < len(ranked) and ranked[rank] != anchor:
-                chosen.setdefault((min(anchor, ranked[rank]), max(anchor, ranked[rank])))
-                if len(chosen) == k:
-                    return list(chosen)
-    return list(chosen)
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    from scipy.stats import rankdata
+
+    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
 
 
-def _depth_first(neighbours: Mapping[int, Sequence[int]], k: int) -> list[tuple[int, int]]:
-    chosen: dict[tuple[int, int], None] = {}
-    for anchor, ranked in neighbours.items():
-        for other in ranked:
-            if other != anchor:
-                chosen.setdefault((min(anchor, other), max(anchor, other)))
-    return list(chosen)[:k]
+def _bootstrap(
+    gold: np.ndarray,
+    baseline: np.ndarray,
+    system: np.ndarray,
+    resamples: np.ndarray,
+    *,
+    percentiles: tuple[float, float] = (2.5, 97.5),
+    correlation: Callable[[np.ndarray, np.ndarray], float] = _spearman,
+) -> tuple[float, float, float]:
+    def gap(rows: np.ndarray) -> float:
+        return correlation(system[rows], gold[rows]) - correlation(baseline[rows], gold[rows])
+
+    differences = [gap(rows) for rows in resamples]
+    low, high = np.percentile(differences, percentiles)
+    return gap(np.arange(len(gold))), float(low), float(high)
 
 
-def _neighbour_case(rng: np.random.Generator) -> tuple[dict[int, list[int]], int]:
-    """Neighbour lists over a small pool where neighbours are often mutual (a's best is b and
-    b's best is a), as BM25 and semantic neighbours are, and one list names its own anchor."""
-    n = int(rng.integers(7, 11))
-    ids = [int(i) for i in rng.choice(1000, size=n, replace=False)]
-    neighbours = {}
-    for anchor in ids:
-        others = [i for i in ids if i != anchor]
-        rng.shuffle(others)
-        neighbours[anchor] = others[:4]
-    # mutual best neighbours for the first two anchors
-    a, b = ids[0], ids[1]
-    neighbours[a] = [b] + [i for i in neighbours[a] if i != b][:3]
-    neighbours[b] = [a] + [i for i in neighbours[b] if i != a][:3]
-    neighbours[ids[2]] = [ids[2]] + neighbours[ids[2]][:3]  # a list that includes its anchor
-    k = int(rng.integers(n, 2 * n))
-    return neighbours, k
-
-
-def _as_pairs(result: Any, what: str) -> list[tuple[int, int]]:
-    if isinstance(result, np.ndarray):
-        result = result.tolist()
-    if isinstance(result, (set, frozenset)):
-        raise ExerciseError(
-            f"{what} is a set: return a list, so the order (best neighbours first) is kept."
-        )
-    if not isinstance(result, (list, tuple)):
-        raise ExerciseError(f"{what} should be a list of (a, b) pairs, not {_describe(result)}.")
-    pairs = []
-    for item in result:
-        if not (isinstance(item, (list, tuple)) and len(item) == 2):
-            raise ExerciseError(f"{what} should hold (a, b) pairs, but holds {_describe(item)}.")
-        try:
-            pairs.append((int(item[0]), int(item[1])))
-        except (TypeError, ValueError):
-            raise ExerciseError("each pair should hold two text indices (ints).") from None
-    return pairs
+def _bootstrap_case(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """Gold scores of test pairs, two systems that err alike (both read the same noisy signal,
+    as two fine-tunings of one model do), and the resampled rows."""
+    n = 120
+    gold = rng.random(n)
+    shared = rng.normal(scale=0.35, size=n)
+    baseline = gold + shared + rng.normal(scale=0.12, size=n)
+    system = gold + shared + rng.normal(scale=0.06, size=n)
+    return gold, baseline, system, rng.integers(0, n, size=(300, n))
 
 
 @exercise(
     "06.2",
-    title="Silver pairs from neighbour lists",
+    title="Is the difference real? A paired bootstrap",
     question=(
-        "BM25 and semantic sampling give each anchor text a ranked list of neighbours. Write "
-        "`neighbour_pairs(neighbours, k)`: neighbours is a dict {anchor index: [neighbour "
-        "indices, best first]}. Return a list of at most k distinct pairs (a, b) with a < b: "
-        "first every anchor's best neighbour (anchors in the dict's order), then every anchor's "
-        "second-best, and so on. Skip a pair already taken (b's best neighbour may be a) and a "
-        "'neighbour' that is the anchor itself."
+        "Write `bootstrap_difference(gold, baseline, system, resamples)`: gold, baseline and "
+        "system are equally long arrays, one entry per test pair (people's scores and two "
+        "models' similarities); resamples is a 2-D integer array, one row per bootstrap "
+        "resample, each row the indices of the test pairs drawn (with replacement) for it. "
+        "Return (difference, low, high): difference = Spearman(system, gold) − "
+        "Spearman(baseline, gold) on all the pairs; low and high = the 2.5th and 97.5th "
+        "percentiles (np.percentile) of the same difference computed on each resample's rows, "
+        "the *same* rows for both models. You may use scipy.stats.spearmanr."
     ),
 )
-def _check_neighbour_pairs(answer: Any) -> str:
-    neighbour_pairs = _require_function(answer, "neighbour_pairs")
+def _check_bootstrap(answer: Any) -> str:
+    bootstrap_difference = _require_function(answer, "bootstrap_difference")
     rng = np.random.default_rng()
-    for _ in range(4):
-        neighbours, k = _neighbour_case(rng)
-        expected = _round_robin(neighbours, k)
-        got = _as_pairs(_call(neighbour_pairs, neighbours, k), "neighbour_pairs(neighbours, k)")
-        if got == expected:
+    for _ in range(2):
+        gold, baseline, system, resamples = _bootstrap_case(rng)
+        result = _call(bootstrap_difference, gold, baseline, system, resamples)
+        values = result if isinstance(result, (tuple, list)) else _to_numpy(result, "the result")
+        if len(values) != 3:
+            raise ExerciseError(
+                f"return three numbers, (difference, low, high), not {_describe(result)}."
+            )
+        got = np.array([_as_float(v, "each of (difference, low, high)") for v in values])
+        expected = np.array(_bootstrap(gold, baseline, system, resamples))
+        if np.allclose(got, expected, atol=1e-6):
             continue
-        if any(a == b for a, b in got):
-            raise ExerciseError(
-                "a pair joins a text with itself: skip a neighbour that is the anchor."
-            )
-        if any(a > b for a, b in got):
-            raise ExerciseError("write each pair with the smaller index first: (a, b), a < b.")
-        if len(set(got)) < len(got):
-            raise ExerciseError(
-                "a pair appears twice (a's best neighbour is b and b's best is a): similarity "
-                "has no direction, so keep each pair once."
-            )
-        if len(got) > k:
-            raise ExerciseError(f"return at most k={k} pairs, not {len(got)}.")
-        if got == _depth_first(neighbours, k):
-            raise ExerciseError(
-                "you take all of the first anchor's neighbours before the others' best ones: with "
-                "a small budget the pairs would all come from a few anchors. Go round by rank."
-            )
-        if set(got) == set(expected):
-            raise ExerciseError("the right pairs in the wrong order: best neighbours come first.")
-        raise ExerciseError(
-            "not the expected pairs. Go rank by rank (all anchors' 1st neighbour, then all 2nd, "
-            "...), skipping repeats and self-pairs, until you have k."
+
+        difference, low, high = expected
+        mean_gap = float(
+            np.mean([_bootstrap(gold, baseline, system, rows[None, :])[1] for rows in resamples])
         )
-    return "rank by rank across anchors, each unordered pair once: a fair use of the budget."
+        mistakes = [
+            ((-difference, -high, -low), "your difference is reversed: system minus baseline."),
+            ((difference, high, low), "low and high are swapped: the 2.5th percentile first."),
+            (
+                _bootstrap(gold, baseline, system, resamples, percentiles=(5, 95)),
+                "that interval covers 90%, not 95%: take the 2.5th and 97.5th percentiles.",
+            ),
+            (
+                (mean_gap, low, high),
+                "the difference is measured once, on all the pairs; the mean over resamples is "
+                "not it.",
+            ),
+            (
+                _bootstrap(
+                    gold,
+                    baseline,
+                    system,
+                    resamples,
+                    correlation=lambda x, y: float(np.corrcoef(x, y)[0, 1]),
+                ),
+                "that is Pearson's correlation of the scores; the notebook measures Spearman's "
+                "(the correlation of the ranks).",
+            ),
+        ]
+        for wrong, hint in mistakes:
+            if np.allclose(got, wrong, atol=1e-6):
+                raise ExerciseError(hint)
+        if not np.isclose(got[0], difference, atol=1e-6):
+            raise ExerciseError(
+                f"the difference on all the pairs should be {difference:+.4f}, not "
+                f"{got[0]:+.4f}: Spearman of each model against gold, system minus baseline."
+            )
+        raise ExerciseError(
+            "the difference is right, the interval is not: for each row of resamples, take "
+            "those pairs, compute both Spearman correlations on them and their difference; "
+            "then the 2.5th and 97.5th percentiles of those differences."
+        )
+    return "one set of rows per resample, both models scored on it: the gap, not the noise."
 
 
-# --- 06.3 KDE sampling weights ----------------------------------------------------------------
-
-
-def _kde(sample: np.ndarray, at: np.ndarray) -> np.ndarray:
-    from scipy.stats import gaussian_kde
-
-    return gaussian_kde(sample)(at)
+# --- 06.3 silver labels in both orders ---------------------------------------------------------
 
 
 @exercise(
     "06.3",
-    title="KDE sampling: which candidates to keep",
+    title="Silver labels in both orders",
     question=(
-        "Write `kde_probabilities(candidate_scores, gold_scores)`: the cross-encoder's scores of "
-        "many random candidate pairs, and the gold scores. Return one probability per candidate "
-        "(summing to 1) of drawing it, proportional to f_gold(s) / f_cand(s), where f_gold and "
-        "f_cand are kernel density estimates (scipy.stats.gaussian_kde with its default "
-        "bandwidth) of the gold and of the candidate scores, evaluated at the candidate's score "
-        "s. Drawing silver pairs with these probabilities makes their scores follow the gold "
-        "distribution."
+        "The teacher was trained on every gold pair in both orders, yet it reads (A, B) and "
+        "(B, A) a little differently. Write `symmetric_labels(cross_encoder, texts, pairs)`: "
+        "texts is a list of documents, pairs a list of (a, b) index pairs. Return one label per "
+        "pair on 0..1: the mean of the teacher's Sigmoid scores for (texts[a], texts[b]) and "
+        "(texts[b], texts[a]). Pass the activation explicitly, and call predict on all the "
+        "pairs at once (once or twice in all), not once per pair."
     ),
 )
-def _check_kde(answer: Any) -> str:
-    kde_probabilities = _require_function(answer, "kde_probabilities")
+def _check_symmetric_labels(answer: Any) -> str:
+    import torch
+
+    symmetric_labels = _require_function(answer, "symmetric_labels")
     rng = np.random.default_rng()
-    for n in (200, 350):
-        candidates = np.clip(rng.beta(1.2, 6, size=n), 0, 1)  # mostly dissimilar pairs
-        gold = np.clip(rng.beta(2, 2.5, size=60), 0, 1)  # more similar pairs than random
-        got = _to_numpy(
-            _call(kde_probabilities, candidates.copy(), gold.copy()),
-            "kde_probabilities(candidate_scores, gold_scores)",
-        ).astype(float)
-        if got.shape != candidates.shape:
-            raise ExerciseError(
-                f"return one probability per candidate ({n}), not {_describe(got)}."
-            )
-        f_gold, f_cand = _kde(gold, candidates), _kde(candidates, candidates)
-        right = f_gold / f_cand
-        right = right / right.sum()
-        if np.allclose(got, right, rtol=1e-3, atol=1e-9):
-            continue
-        if np.allclose(got / got.sum(), right, rtol=1e-3, atol=1e-9):
-            raise ExerciseError(
-                "proportional to the right weights, but they do not sum to 1: divide by their "
-                "total to make probabilities."
-            )
-        inverse = f_cand / f_gold
-        if np.allclose(got / max(got.sum(), 1e-300), inverse / inverse.sum(), rtol=1e-3):
-            raise ExerciseError(
-                "your ratio is upside down: scores that are *rare* among the candidates but "
-                "common in the gold set should be favoured."
-            )
-        if np.allclose(got / max(got.sum(), 1e-300), f_gold / f_gold.sum(), rtol=1e-3):
-            raise ExerciseError(
-                "you weight by the gold density alone: the candidates' own density must divide "
-                "it, or scores that are common among candidates are drawn far too often."
-            )
-        if np.allclose(got, 1 / n):
-            raise ExerciseError("equal probabilities are random sampling, not KDE sampling.")
-        raise ExerciseError(
-            "not the KDE weights yet: fit one gaussian_kde on the gold scores and one on the "
-            "candidate scores, evaluate both at the candidate scores, divide, normalise."
+    for n_texts, n_pairs in ((8, 10), (12, 25)):
+        texts = [" ".join(rng.choice(_WORDS, size=int(rng.integers(4, 9)))) for _ in range(n_texts)]
+        pairs = [
+            tuple(int(i) for i in rng.choice(n_texts, 2, replace=False)) for _ in range(n_pairs)
+        ]
+        model = _FakeCrossEncoder(rng)
+        forward = np.array([model._logit(texts[a], texts[b]) for a, b in pairs])
+        backward = np.array([model._logit(texts[b], texts[a]) for a, b in pairs])
+
+        def sigmoid(logits: np.ndarray) -> np.ndarray:
+            return torch.sigmoid(torch.tensor(logits)).numpy()
+
+        expected = (sigmoid(forward) + sigmoid(backward)) / 2
+        result = _call(
+            symmetric_labels,
+            model,
+            list(texts),
+            list(pairs),
+            copy_args=False,
+            crash_hints={
+                TypeError: "predict reads a list of (text, text) pairs: look the texts up by index"
+            },
         )
-    return "gold density over candidate density, normalised: silver scores then follow gold."
+        got = _to_numpy(result, "symmetric_labels(...)").astype(float).ravel()
+        if got.shape == (2 * n_pairs,):
+            raise ExerciseError(
+                "you return a label per pair *and order*: average each pair's two scores into "
+                f"one label ({n_pairs} labels)."
+            )
+        if got.shape != expected.shape:
+            raise ExerciseError(f"return one label per pair ({n_pairs}), not {_describe(result)}.")
+        if np.allclose(got, expected, atol=1e-4):
+            if model.calls > 2:
+                raise ExerciseError(
+                    f"right labels, but predict was called {model.calls} times: hand it all "
+                    "the pairs in one list (a real cross-encoder batches them, far faster)."
+                )
+            continue
+        for one_way in (forward, backward):
+            if np.allclose(got, sigmoid(one_way), atol=1e-4):
+                raise ExerciseError(
+                    "these are the scores of one order only: score (texts[b], texts[a]) too, "
+                    "and average the two."
+                )
+        if np.allclose(got, sigmoid((forward + backward) / 2), atol=1e-4):
+            raise ExerciseError(
+                "you average the logits, then apply the Sigmoid; average the two 0..1 scores "
+                "instead (the question asks for the mean of the Sigmoid scores)."
+            )
+        if np.allclose(got, (forward + backward) / 2, atol=1e-4):
+            raise ExerciseError(
+                "these are logits (some lie outside 0..1): pass torch.nn.Sigmoid() to predict "
+                "as activation_fn."
+            )
+        raise ExerciseError(
+            "not the mean of the two orders' Sigmoid scores: score (texts[a], texts[b]) and "
+            "(texts[b], texts[a]) with activation_fn=torch.nn.Sigmoid(), then average per pair."
+        )
+    return "both orders scored in one batch, averaged: a label that does not depend on the order."
 
 
 # --- 06.4 silver labels from a cross-encoder --------------------------------------------------

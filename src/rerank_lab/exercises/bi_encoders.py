@@ -1,9 +1,8 @@
-"""Checkers of notebook 01 (bi-encoders): cosine, mean pooling, top-k, nDCG@k, costs."""
+"""Checkers of notebook 01 (bi-encoders): cosine, max pooling, top-k, MRR@k, costs."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -68,58 +67,57 @@ def _check_cosine(answer: Any) -> str:
 
 @exercise(
     "01.2",
-    title="Mean pooling",
+    title="Max pooling",
     question=(
-        "Write `mean_pool(token_embeddings, attention_mask)`: token_embeddings has shape "
-        "(batch, seq, dim), attention_mask shape (batch, seq) with 1 for real tokens and 0 for "
-        "padding. Return one sentence embedding per sentence, shape (batch, dim): the average of "
-        "that sentence's real token vectors."
+        "Notebook 01 wrote mean pooling. Some models pool differently: write "
+        "`max_pool(token_embeddings, attention_mask)`. token_embeddings has shape (batch, seq, "
+        "dim), attention_mask shape (batch, seq) with 1 for real tokens and 0 for padding. "
+        "Return one vector per sentence, shape (batch, dim): in each dimension, the largest "
+        "value over that sentence's real tokens. Padding must never win, whatever it holds."
     ),
 )
-def _check_mean_pool(answer: Any) -> str:
-    mean_pool = _require_function(answer, "mean_pool")
+def _check_max_pool(answer: Any) -> str:
+    max_pool = _require_function(answer, "max_pool")
     rng = np.random.default_rng()
     for batch, seq, dim in ((4, 7, 5), (3, 4, 16)):
         lengths = rng.integers(1, seq + 1, size=batch)
         lengths[:2] = (seq, 1)  # one full sentence, one with a single real token
         rng.shuffle(lengths)
         mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int64)
-        tokens = rng.standard_normal((batch, seq, dim))  # padding positions hold vectors too
-        masked_sum = (tokens * mask[..., None]).sum(axis=1)
-        expected = masked_sum / lengths[:, None]
+        tokens = rng.standard_normal((batch, seq, dim)) - 1.0  # mostly negative values
+        tokens[mask == 0] += 3.0  # padding holds large vectors: it wins if it is not masked
+        masked = np.where(mask[..., None] == 1, tokens, -np.inf)
+        expected = masked.max(axis=1)
         got = _to_numpy(
-            _call(mean_pool, _tensor(tokens), _tensor(mask)), "mean_pool(token_embeddings, mask)"
+            _call(max_pool, _tensor(tokens), _tensor(mask)), "max_pool(token_embeddings, mask)"
         )
         if got.shape != expected.shape:
             raise ExerciseError(
-                f"for {batch} sentences of {seq} tokens with {dim}-d token vectors, mean_pool "
+                f"for {batch} sentences of {seq} tokens with {dim}-d token vectors, max_pool "
                 f"should return shape {expected.shape} (one vector per sentence), not {got.shape}."
             )
         if np.allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE):
             continue
+        zeroed = (tokens * mask[..., None]).max(axis=1)
         mistakes = [
             (
-                tokens.mean(axis=1),
-                "your average includes the padding tokens. Padding positions hold vectors too, "
-                "but they are not part of the sentence: the attention mask says which count.",
+                tokens.max(axis=1),
+                "padding wins some dimensions: take the maximum over the real tokens only (the "
+                "attention mask says which they are).",
             ),
             (
-                masked_sum / seq,
-                "you leave out the padding vectors but still divide by the padded length, so "
-                "short sentences get shrunk vectors: average over the real tokens only.",
+                zeroed,
+                "you set padding to 0 before the maximum, but real tokens can be negative, so a "
+                "0 from padding still wins. Give padding a value that can never win (-inf, or "
+                "the smallest float).",
             ),
             (
-                masked_sum,
-                "this is a sum, not an average: a sentence's vector would grow with its length.",
-            ),
-            (
-                tokens.sum(axis=1),
-                "this is a sum over every position, padding included: neither an average nor "
-                "restricted to the real tokens.",
+                (tokens * mask[..., None]).sum(axis=1) / lengths[:, None],
+                "this is mean pooling; max pooling keeps each dimension's largest value.",
             ),
             (
                 tokens[:, 0],
-                "this is only the first ([CLS]) token's vector; mean pooling uses all of a "
+                "this is only the first ([CLS]) token's vector; max pooling uses all of a "
                 "sentence's real tokens.",
             ),
         ]
@@ -127,10 +125,10 @@ def _check_mean_pool(answer: Any) -> str:
             if np.allclose(got, wrong, rtol=TOLERANCE, atol=TOLERANCE):
                 raise ExerciseError(hint)
         raise ExerciseError(
-            "the result is not the average of each sentence's real token vectors (checked on a "
-            "batch whose sentences have different amounts of padding)."
+            "the result is not each dimension's largest value over a sentence's real tokens "
+            "(checked on a batch whose sentences have different amounts of padding)."
         )
-    return "mean pooling averages the real tokens and ignores padding."
+    return "max pooling over the real tokens: padding masked with a value that never wins."
 
 
 @exercise(
@@ -196,143 +194,137 @@ def _check_top_k(answer: Any) -> str:
     return "each query's k best documents, best first."
 
 
-def _ndcg_reference(
-    ranked: Sequence[str],
-    grades: Mapping[str, int],
+def _mrr_reference(
+    runs: Mapping[str, Sequence[str]],
+    qrels: Mapping[str, Mapping[str, int]],
     k: int,
     *,
-    gain: Callable[[int], float] = float,
-    discount: Callable[[int], float] = lambda rank: math.log2(rank + 1),
-    ideal_from_ranking: bool = False,
-    cut_ranking: bool = True,
-    cut_ideal: bool = True,
-    normalise: bool = True,
+    first_rank: int = 1,
+    cut: bool = True,
+    judged_is_relevant: bool = False,
+    only_found: bool = False,
+    every_relevant: bool = False,
 ) -> float:
-    """nDCG@k as trec_eval's ndcg_cut computes it; the keywords switch on the usual mistakes."""
-    retrieved = list(ranked[:k] if cut_ranking else ranked)
-    dcg = sum(
-        gain(grades.get(doc, 0)) / discount(rank) for rank, doc in enumerate(retrieved, start=1)
-    )
-    if not normalise:
-        return dcg
-    pool = [grades.get(doc, 0) for doc in retrieved] if ideal_from_ranking else grades.values()
-    ideal = sorted(pool, reverse=True)[:k] if cut_ideal else sorted(pool, reverse=True)
-    ideal_dcg = sum(gain(grade) / discount(rank) for rank, grade in enumerate(ideal, start=1))
-    return dcg / ideal_dcg if ideal_dcg > 0 else 0.0
+    """MRR@k as trec_eval's recip_rank cut at k; the keywords switch on the usual mistakes."""
+    values = []
+    for query, ranked in runs.items():
+        grades = qrels.get(query, {})
+        retrieved = list(ranked[:k] if cut else ranked)
+        ranks = [
+            rank
+            for rank, doc in enumerate(retrieved, start=first_rank)
+            if (doc in grades if judged_is_relevant else grades.get(doc, 0) >= 1)
+        ]
+        if every_relevant:
+            values.append(sum(1 / rank for rank in ranks))
+        elif ranks:
+            values.append(1 / ranks[0])
+        elif not only_found:
+            values.append(0.0)
+    return float(np.mean(values)) if values else 0.0
 
 
-def _ndcg_cases(rng: np.random.Generator) -> list[tuple[list[str], dict[str, int], int]]:
-    """The workshop's two cases, designed graded cases, and random graded ones (fresh doc ids)."""
-    ids = [f"doc{number}" for number in rng.choice(10_000, size=60, replace=False)]
-    cases = [
-        # One query, two relevant documents: at rank 1 and outside the top 10; at ranks 1 and 6.
-        (ids[:20], {ids[0]: 1, ids[13]: 1}, 10),
-        (ids[:20], {ids[0]: 1, ids[5]: 1}, 10),
-        # More relevant documents than k, some never retrieved, one judged 0, grades 1 to 3.
-        (
-            ids[:8],
-            {ids[1]: 3, ids[3]: 1, ids[2]: 0, ids[6]: 2, ids[40]: 2, ids[41]: 1, ids[42]: 3},
-            5,
-        ),
-        # A ranking shorter than k.
-        (ids[20:24], {ids[21]: 2, ids[23]: 1, ids[43]: 1}, 10),
-    ]
-    for _ in range(3):
+def _mrr_cases(rng: np.random.Generator) -> list[tuple[dict, dict, int]]:
+    """Rankings where the first relevant document sits at rank 1, at rank 3 behind a document
+    judged 0, just past k, nowhere, and twice in the top k; then random ones (fresh ids)."""
+    ids = [f"doc{number}" for number in rng.choice(10_000, size=80, replace=False)]
+    k = 5
+    runs = {
+        "q1": ids[0:8],
+        "q2": ids[8:16],
+        "q3": ids[16:24],
+        "q4": ids[24:32],
+        "q5": ids[32:40],
+    }
+    qrels = {
+        "q1": {ids[0]: 2, ids[3]: 1},  # rank 1, and another relevant at rank 4
+        "q2": {ids[9]: 0, ids[10]: 1},  # judged 0 at rank 2, relevant at rank 3
+        "q3": {ids[22]: 2},  # rank 7: past k
+        "q4": {ids[60]: 1},  # never retrieved
+        "q5": {ids[33]: 1, ids[35]: 3},  # ranks 2 and 4
+    }
+    cases = [(runs, qrels, k)]
+    for _ in range(2):
         k = int(rng.choice([3, 5, 10]))
-        ranked = [str(doc) for doc in rng.choice(ids[:40], size=12, replace=False)]
-        grades = {str(doc): int(rng.integers(0, 4)) for doc in rng.choice(ids, 9, replace=False)}
-        grades[ranked[int(rng.integers(0, k))]] = 2  # at least one relevant document in the top k
-        cases.append((ranked, grades, k))
+        runs, qrels = {}, {}
+        for number in range(6):
+            ranked = [str(doc) for doc in rng.choice(ids, size=12, replace=False)]
+            runs[f"r{number}"] = ranked
+            judged = rng.choice(ids, size=6, replace=False)
+            qrels[f"r{number}"] = {str(doc): int(rng.integers(0, 3)) for doc in judged}
+            if number % 2 == 0:  # half the queries find something relevant in their top k
+                qrels[f"r{number}"][ranked[int(rng.integers(0, k))]] = 2
+        cases.append((runs, qrels, k))
     return cases
-
-
-_NDCG_DIVISION_HINT = (
-    "ranks count from 1 while Python's enumerate starts at 0, and no discount may be zero; "
-    "nor is the ideal DCG zero while some document is relevant"
-)
 
 
 @exercise(
     "01.4",
-    title="nDCG@k by hand",
+    title="MRR@k by hand",
     question=(
-        "Write `ndcg_at_k(ranked, grades, k)`: ranked is a list of document ids, best first; "
-        "grades maps document ids to graded relevance (0 or missing means not relevant). Use "
-        "linear gain (gain = grade) and the discount log2(rank + 1) with ranks counted from 1: "
-        "DCG@k of the ranking divided by DCG@k of the ideal ranking of all graded documents."
+        "Notebook 01 reported mrr@10 from rl.metrics; write it. `mrr_at_k(runs, qrels, k)`: "
+        "runs maps each query id to its ranked list of document ids (best first); qrels maps "
+        "each query id to {document id: grade}, where only a grade of 1 or more means relevant. "
+        "For each query take 1 / rank of the first relevant document in the top k (ranks count "
+        "from 1), or 0 when there is none; return the mean over all the queries in runs."
     ),
 )
-def _check_ndcg(answer: Any) -> str:
-    ndcg_at_k = _require_function(answer, "ndcg_at_k")
+def _check_mrr(answer: Any) -> str:
+    mrr_at_k = _require_function(answer, "mrr_at_k")
     checked = []  # (case, the learner's value)
-    for ranked, grades, k in _ndcg_cases(np.random.default_rng()):
+    for runs, qrels, k in _mrr_cases(np.random.default_rng()):
         value = _call(
-            ndcg_at_k,
-            ranked,
-            grades,
+            mrr_at_k,
+            {query: list(ranked) for query, ranked in runs.items()},
+            {query: dict(grades) for query, grades in qrels.items()},
             k,
             crash_hints={
-                ZeroDivisionError: _NDCG_DIVISION_HINT,
-                IndexError: "the ranking may hold fewer than k documents",
+                ZeroDivisionError: "ranks count from 1, while Python's enumerate starts at 0",
+                KeyError: "a retrieved document may be missing from the query's qrels: "
+                "treat it as not relevant (grades.get(doc, 0))",
             },
         )
-        got = _as_float(value, "ndcg_at_k(ranked, grades, k)")
-        if not math.isfinite(got):
+        if isinstance(value, Mapping):
             raise ExerciseError(
-                f"your function returned {got}, a sign of dividing by zero: {_NDCG_DIVISION_HINT}."
+                "you return one value per query: return their mean, one number for the run."
             )
-        checked.append(((ranked, grades, k), got))
+        checked.append(((runs, qrels, k), _as_float(value, "mrr_at_k(runs, qrels, k)")))
 
     def agrees(**options: Any) -> bool:
-        return all(_close(got, _ndcg_reference(*case, **options)) for case, got in checked)
+        return all(_close(got, _mrr_reference(*case, **options)) for case, got in checked)
 
     if agrees():
-        return "linear gains, log2(rank + 1) discounts, normalised by the ideal ranking."
-    off_by_one = (
-        "check the discount's ranks: the top document is rank 1, and Python's enumerate "
-        "counts from 0."
-    )
+        return "the first relevant document's reciprocal rank within k, 0 without one, averaged."
     mistakes: list[tuple[dict[str, Any], str]] = [
         (
-            {"ideal_from_ranking": True},
-            "your ideal DCG is built from the documents your ranking retrieved. The ideal "
-            "ranking orders every graded document, found or not: missing a relevant document "
-            "must cost something.",
-        ),
-        ({"discount": lambda rank: max(1.0, math.log2(rank))}, off_by_one),
-        ({"discount": lambda rank: math.log2(rank + 2)}, off_by_one),
-        (
-            {"gain": lambda grade: float(grade > 0)},
-            "you count every relevant document the same; with graded relevance a document's "
-            "gain is its grade.",
+            {"first_rank": 2},
+            "check the ranks: the top document is rank 1, so a relevant first document scores 1.",
         ),
         (
-            {"gain": lambda grade: 2.0**grade - 1.0},
-            "that is the exponential gain (2^grade - 1); this exercise uses linear gain.",
+            {"cut": False},
+            "a relevant document below rank k still counts in yours; @k means only the top k.",
         ),
         (
-            {"normalise": False},
-            "this is DCG, not nDCG: normalise by the DCG of the ideal ranking, so that a perfect "
-            "ranking scores 1.",
+            {"judged_is_relevant": True},
+            "a document judged 0 is not relevant: only a grade of 1 or more counts.",
         ),
         (
-            {"cut_ranking": False},
-            "documents below rank k still count in your DCG; @k means only the top k count.",
+            {"only_found": True},
+            "you average only over the queries where something relevant was found: a query "
+            "with none in its top k scores 0 and still counts in the mean.",
         ),
         (
-            {"cut_ideal": False},
-            "your ideal DCG sums over more than k documents; cut the ideal ranking at k too.",
+            {"every_relevant": True},
+            "you add up the reciprocal ranks of every relevant document; MRR uses the first "
+            "one only.",
         ),
     ]
     for options, hint in mistakes:
         if agrees(**options):
             raise ExerciseError(hint)
-    (ranked, grades, k), got = next(
-        (case, got) for case, got in checked if not _close(got, _ndcg_reference(*case))
-    )
     raise ExerciseError(
-        f"not right yet for ranked={ranked}, grades={grades}, k={k}: your function returned "
-        f"{got:.4f}. Work this case by hand: DCG@k of the ranking, then of the ideal ranking."
+        "not MRR@k yet. For each query, walk its top k from rank 1; at the first document "
+        "whose grade is 1 or more, its score is 1 / rank; 0 if none; then average."
     )
 
 

@@ -1,6 +1,7 @@
 """Checkers of notebook 05 (SPECTER2 and adapters): the input string, counting trainable
 parameters, the size of a bottleneck adapter, a leak-free evaluation split, related-paper
-search without the paper itself, and what adapters can and cannot do."""
+search without the paper itself, what adapters can and cannot do, and an adapter added,
+trained and switched on the course model."""
 
 from __future__ import annotations
 
@@ -398,4 +399,106 @@ def _check_adapter_statements(answer: Any) -> str:
             "little extra compute at inference; SPECTER2 embeds queries with adhoc_query and "
             "papers with proximity; and only held-out papers measure generalisation."
         ),
+    )
+
+
+# --- 05.7 add, train and switch an adapter ----------------------------------------------------
+
+
+def _fresh_bi_encoder() -> Any:
+    """The model of notebook 05's section 4, freshly loaded: each check adds its own adapter."""
+    from rerank_lab.models import load_bi_encoder
+
+    return load_bi_encoder("bi-encoder-symmetric", device="cpu", fast=False, quiet=True)
+
+
+def _adapter_weights(inner: Any, name: str) -> dict[str, Any]:
+    return {n: p for n, p in inner.named_parameters() if f".adapters.{name}." in n}
+
+
+@exercise(
+    "05.7",
+    title="Add, train and switch an adapter",
+    question=(
+        "Write `adapt(model, pairs, name)`: model is the course's MiniLM bi-encoder (a "
+        "SentenceTransformer without adapters), pairs a short list of (paper text, related "
+        "paper text) tuples, name the adapter's name. As sections 4 and 5 of the notebook do: "
+        "make the model's transformer (model[0].auto_model) adapter-ready, add a sequential "
+        'bottleneck adapter ("seq_bn") called name, freeze everything but it, train it for one '
+        "epoch on the pairs with sentence-transformers' trainer and "
+        "MultipleNegativesRankingLoss (learning rate 1e-3, batch size 4), and return the model "
+        "with the adapter active. The check then switches it off and on."
+    ),
+)
+def _check_adapt(answer: Any) -> str:
+    import torch
+
+    adapt = _require_function(answer, "adapt")
+    rng = np.random.default_rng()
+    model = _fresh_bi_encoder()
+    texts = [_sentence(rng, 8, 16) for _ in range(16)]
+    pairs = list(zip(texts[:8], texts[8:], strict=True))
+    probe = [_sentence(rng, 6, 12) for _ in range(3)]
+    before = model.encode(probe, convert_to_numpy=True)
+    base = {n: p.detach().cpu().clone() for n, p in model[0].auto_model.named_parameters()}
+    name = f"tiny_{int(rng.integers(100, 1000))}"
+    result = _call(adapt, model, list(pairs), name, copy_args=False)
+    if result is not model:
+        raise ExerciseError(
+            f"return the model you were given (with its adapter), not {_describe(result)}."
+        )
+    inner = model[0].auto_model
+    if not hasattr(inner, "adapters_config"):
+        raise ExerciseError(
+            "the transformer is not adapter-ready: call adapters.init(model[0].auto_model) first."
+        )
+    added = list(inner.adapters_config.adapters)
+    if name not in added:
+        named = f" (it holds {', '.join(added)})" if added else ""
+        raise ExerciseError(
+            f"the model has no adapter called {name!r}{named}: add_adapter(name, ...) with the "
+            "name you were given."
+        )
+    config = inner.adapters_config.get(name)
+    if type(config).__name__ != "SeqBnConfig":
+        raise ExerciseError(
+            f'the adapter is a {type(config).__name__}; the notebook\'s is config="seq_bn".'
+        )
+    moved = [
+        n
+        for n, p in inner.named_parameters()
+        if n in base and not torch.equal(p.detach().cpu(), base[n])
+    ]
+    if moved:
+        raise ExerciseError(
+            f"{len(moved)} of the base model's weights changed (e.g. {moved[0]}): call "
+            "train_adapter(name) before training, which freezes everything but the adapter."
+        )
+    biases = [p for n, p in _adapter_weights(inner, name).items() if n.endswith("bias")]
+    if not any(float(p.detach().abs().max()) > 0 for p in biases):
+        raise ExerciseError(
+            "the adapter never trained (its biases are still the zeros it started with): run "
+            "the trainer on the pairs after train_adapter(name)."
+        )
+    if name not in str(inner.active_adapters):
+        raise ExerciseError(
+            "the adapter is not active: leave it switched on (train_adapter does it; so does "
+            "set_active_adapters(name))."
+        )
+    model.eval()
+    with_adapter = model.encode(probe, convert_to_numpy=True)
+    inner.set_active_adapters(None)
+    without = model.encode(probe, convert_to_numpy=True)
+    if not np.allclose(without, before, atol=1e-5):
+        raise ExerciseError(
+            "with the adapter switched off the model should be the untouched base again, and "
+            "it is not: did something besides the adapter change?"
+        )
+    if np.allclose(with_adapter, before, atol=1e-6):
+        raise ExerciseError("the active adapter does not change any embedding: did it train?")
+    trainable = sum(p.numel() for p in _adapter_weights(inner, name).values())
+    total = sum(p.numel() for p in inner.parameters())
+    return (
+        f"{trainable:,} adapter weights trained ({trainable / total:.2%} of the model), the "
+        "base untouched: off gives the base back exactly, on gives the adapted model."
     )
