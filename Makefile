@@ -21,7 +21,7 @@ LATEST_EXTRAS := $(shell sed -n 's/^\# extras: //p' constraints-latest.txt)
 LATEST_NOTEBOOKS := $(filter-out %05_specter2.ipynb,$(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test unit notebooks data reranker reranker-small lint lock clean-cache
+.PHONY: help setup lab test unit notebooks data reranker reranker-small records timings lint lock clean-cache
 .PHONY: setup-latest test-latest lock-latest standins hub-cache
 
 help:  ## List the targets
@@ -138,6 +138,10 @@ colab-resolve: setup  ## Resolve every notebook's install cell with Colab's pip 
 	$(BIN)/python tests/colab/check_install_resolution.py $(ARGS)
 
 TIMED ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+records: data  ## Rerun the long runs notebooks 05 and 06 show by default (about 1.5 h on 2 CPU cores) into data/records/
+	$(BIN)/python -m rerank_lab.augmented_sbert --scale full --no-progress --record data/records/augmented_sbert_full.json
+	$(BIN)/python -m rerank_lab.specter --scale full --record data/records/specter_adapter_full.json
+
 timings: data  ## Time the main notebooks at the full scale, cold (fresh cache) and warm, into docs/timings.json (TIMED=... for some)
 	$(BIN)/python -m rerank_lab.timings $(TIMED) --json docs/timings.json
 
