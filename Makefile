@@ -138,7 +138,7 @@ colab-resolve: setup  ## Resolve every notebook's install cell with Colab's pip 
 	$(BIN)/python tests/colab/check_install_resolution.py $(ARGS)
 
 TIMED ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
-records: data  ## Rerun the long runs notebooks 05 and 06 show by default (about 1.5 h on 2 CPU cores) into data/records/
+records: data  ## Rerun the long runs notebooks 05 and 06 show (about 25 min on 2 CPU cores) into data/records/
 	$(BIN)/python -m rerank_lab.augmented_sbert --scale full --no-progress --record data/records/augmented_sbert_full.json
 	$(BIN)/python -m rerank_lab.specter --scale full --record data/records/specter_adapter_full.json
 

@@ -2,20 +2,21 @@
 
 nbval proves the notebooks *run*; these tests prove they are *shipped* right: valid JSON,
 outputs stripped except the cells whose output nbval checks, a Colab badge pointing at the
-notebook itself, the set-up cell first, links that resolve, no machine's absolute paths, and an
-exercises and a solutions notebook beside every main notebook, with every exercise check cell
-storing the ExerciseError its stub must raise.
+notebook itself, the set-up cell first, a header whose run time is the measured one, links that
+resolve, no machine's absolute paths, and an exercises and a solutions notebook beside every
+main notebook, with every exercise check cell storing the ExerciseError its stub must raise.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from rerank_lab import publish
+from rerank_lab import publish, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -39,6 +40,18 @@ def _read(path: Path) -> nbformat.NotebookNode:
 
 def test_there_are_notebooks() -> None:
     assert MAIN, "no main notebooks found"
+
+
+@pytest.mark.parametrize("path", MAIN, ids=_name)
+def test_the_header_states_the_measured_run_time(path: Path) -> None:
+    """The run time a header gives is the one `make timings` measured (docs/timings.json):
+    remeasure, then paste `timings.header_line` into the header, never a guess."""
+    measured = json.loads((ROOT / "docs" / "timings.json").read_text(encoding="utf-8"))
+    record = measured.get(f"notebooks/{path.name}")
+    assert record is not None, f"no timing for {path.name}: run `make timings TIMED={path}`"
+    assert record["scale"] == "full" and "cold" in record
+    header = _read(path).cells[0].source
+    assert timings.header_line(record) in header, "the header's run time is not the measured one"
 
 
 @pytest.mark.parametrize("path", ALL, ids=_name)

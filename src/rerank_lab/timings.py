@@ -25,10 +25,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_cold_cache", "time_notebook"]
+__all__ = ["header_line", "markdown_table", "prepare_cold_cache", "t4_estimate", "time_notebook"]
 
 #: What ``make lab`` leaves in the cache before the first notebook runs.
 COLD_CACHE_PARTS = ("downloads", "pubmed")
+
+#: Cells that ran at least this long cold are model work (encoding, training, re-ranking),
+#: except those in :data:`CPU_CELLS` (docs/timings.md lists them).
+MODEL_CELL_SECONDS = 30.0
+
+#: Slow cells that are not model work: faiss builds and exact searches (notebook 07) run on the
+#: CPU on Colab too, so a GPU does not speed them up.
+CPU_CELLS = frozenset({"49b436e5", "92ba76f8", "50228729"})
+
+#: How much faster a Colab T4 runs the model work than this machine's default backend (int8
+#: ONNX on 2 CPU cores): an assumption, argued in docs/timings.md, not a measurement.
+T4_SPEEDUP = 7.0
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -103,6 +115,56 @@ def time_notebook(path: Path, *, scale: str, cache: Path, slowest: int = 5) -> d
     return {"seconds": round(seconds, 1), "slowest cells": cells[:slowest]}
 
 
+def t4_estimate(record: dict[str, Any]) -> float:
+    """Seconds a Colab T4 would take for a cold run: the slow model cells of the cold run
+    :data:`T4_SPEEDUP` times faster, everything else (faiss included) as on 2 CPU cores, which
+    is what Colab gives besides the GPU."""
+    cold = record["cold"]
+    model = sum(
+        cell["seconds"]
+        for cell in cold["slowest cells"]
+        if cell["seconds"] >= MODEL_CELL_SECONDS and cell["id"] not in CPU_CELLS
+    )
+    return cold["seconds"] - model + model / T4_SPEEDUP
+
+
+def _minutes(seconds: float) -> str:
+    return "under 1 min" if seconds < 60 else f"{round(seconds / 60)} min"
+
+
+def _about(seconds: float) -> str:
+    minutes = _minutes(seconds)
+    return minutes if minutes.startswith("under") else f"about {minutes}"
+
+
+def header_line(record: dict[str, Any]) -> str:
+    """The run-time sentence of a notebook's header, from its measured record."""
+    return (
+        f"**Run time** (default path, measured by `make timings`): "
+        f"{_minutes(record['cold']['seconds'])} on 2 CPU cores the first time, "
+        f"{_minutes(record['warm']['seconds'])} after; "
+        f"{_about(t4_estimate(record))} on a Colab T4 (estimate)."
+    )
+
+
+def markdown_table(records: dict[str, dict[str, Any]]) -> str:
+    """The table of docs/timings.md and the README: one row per notebook, in minutes."""
+    lines = [
+        "| notebook | 2 cores, first run | 2 cores, after | Colab T4 (estimate) "
+        "| slowest cell, first run |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for path, record in sorted(records.items()):
+        slowest = record["cold"]["slowest cells"][0]
+        lines.append(
+            f"| {Path(path).stem} | {record['cold']['seconds'] / 60:.1f} "
+            f"| {record['warm']['seconds'] / 60:.1f} | {t4_estimate(record) / 60:.1f} "
+            f"| `{slowest['id']}` {slowest['seconds'] / 60:.1f} min: "
+            f"`{slowest['first line'].replace('|', '/')}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _machine() -> dict[str, Any]:
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
@@ -143,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+    measured = {str(p): records[str(p)] for p in args.notebooks if "cold" in records[str(p)]}
+    if measured:
+        print(markdown_table(measured), end="")
+        for path, record in measured.items():
+            print(f"{path}: {header_line(record)}")
     return 0
 
 
