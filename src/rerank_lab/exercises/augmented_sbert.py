@@ -230,6 +230,32 @@ def _check_bootstrap(answer: Any) -> str:
     return "one set of rows per resample, both models scored on it: the gap, not the noise."
 
 
+def _labelling_case(
+    rng: np.random.Generator, n_texts: int, n_pairs: int
+) -> tuple[list[str], list[tuple[int, ...]], _FakeCrossEncoder]:
+    """Short texts, index pairs over them and a stand-in cross-encoder: one labelling check."""
+    texts = [" ".join(rng.choice(_WORDS, size=int(rng.integers(4, 9)))) for _ in range(n_texts)]
+    pairs = [tuple(int(i) for i in rng.choice(n_texts, 2, replace=False)) for _ in range(n_pairs)]
+    return texts, pairs, _FakeCrossEncoder(rng)
+
+
+def _labels_from(
+    function: Callable[..., Any], name: str, model: Any, texts: list[str], pairs: list
+) -> tuple[Any, np.ndarray]:
+    """The learner's labels for ``pairs``: the raw result and its values as a flat array."""
+    result = _call(
+        function,
+        model,
+        list(texts),
+        list(pairs),
+        copy_args=False,
+        crash_hints={
+            TypeError: "predict reads a list of (text, text) pairs: look the texts up by index"
+        },
+    )
+    return result, _to_numpy(result, f"{name}(...)").astype(float).ravel()
+
+
 # --- 06.3 silver labels in both orders ---------------------------------------------------------
 
 
@@ -251,11 +277,7 @@ def _check_symmetric_labels(answer: Any) -> str:
     symmetric_labels = _require_function(answer, "symmetric_labels")
     rng = np.random.default_rng()
     for n_texts, n_pairs in ((8, 10), (12, 25)):
-        texts = [" ".join(rng.choice(_WORDS, size=int(rng.integers(4, 9)))) for _ in range(n_texts)]
-        pairs = [
-            tuple(int(i) for i in rng.choice(n_texts, 2, replace=False)) for _ in range(n_pairs)
-        ]
-        model = _FakeCrossEncoder(rng)
+        texts, pairs, model = _labelling_case(rng, n_texts, n_pairs)
         forward = np.array([model._logit(texts[a], texts[b]) for a, b in pairs])
         backward = np.array([model._logit(texts[b], texts[a]) for a, b in pairs])
 
@@ -263,17 +285,7 @@ def _check_symmetric_labels(answer: Any) -> str:
             return torch.sigmoid(torch.tensor(logits)).numpy()
 
         expected = (sigmoid(forward) + sigmoid(backward)) / 2
-        result = _call(
-            symmetric_labels,
-            model,
-            list(texts),
-            list(pairs),
-            copy_args=False,
-            crash_hints={
-                TypeError: "predict reads a list of (text, text) pairs: look the texts up by index"
-            },
-        )
-        got = _to_numpy(result, "symmetric_labels(...)").astype(float).ravel()
+        result, got = _labels_from(symmetric_labels, "symmetric_labels", model, texts, pairs)
         if got.shape == (2 * n_pairs,):
             raise ExerciseError(
                 "you return a label per pair *and order*: average each pair's two scores into "
@@ -370,24 +382,10 @@ def _check_silver_labels(answer: Any) -> str:
     silver_labels = _require_function(answer, "silver_labels")
     rng = np.random.default_rng()
     for n_texts, n_pairs in ((8, 10), (12, 25)):
-        texts = [" ".join(rng.choice(_WORDS, size=int(rng.integers(4, 9)))) for _ in range(n_texts)]
-        pairs = [
-            tuple(int(i) for i in rng.choice(n_texts, 2, replace=False)) for _ in range(n_pairs)
-        ]
-        model = _FakeCrossEncoder(rng)
+        texts, pairs, model = _labelling_case(rng, n_texts, n_pairs)
         logits = np.array([model._logit(texts[a], texts[b]) for a, b in pairs])
         expected = torch.sigmoid(torch.tensor(logits)).numpy()
-        result = _call(
-            silver_labels,
-            model,
-            list(texts),
-            list(pairs),
-            copy_args=False,
-            crash_hints={
-                TypeError: "predict reads a list of (text, text) pairs: look the texts up by index"
-            },
-        )
-        got = _to_numpy(result, "silver_labels(...)").astype(float).ravel()
+        result, got = _labels_from(silver_labels, "silver_labels", model, texts, pairs)
         if got.shape != expected.shape:
             raise ExerciseError(f"return one label per pair ({n_pairs}), not {_describe(result)}.")
         if np.allclose(got, expected, atol=1e-4):
