@@ -48,6 +48,17 @@ def test_paper_texts_title_only_or_with_abstract() -> None:
 # --- related-paper pairs ----------------------------------------------------------------------
 
 
+def _fresh_bi_encoder(tiny_bert_dir: Path) -> Any:
+    """A tiny SentenceTransformer without adapters, loaded afresh from the tiny BERT."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    return SentenceTransformer(
+        modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
+        device="cpu",
+    )
+
+
 def _documents(n_groups: int = 30, n_loners: int = 40) -> pd.DataFrame:
     """Groups of three papers sharing two group-specific keywords, a few citations, one
     keyword everyone carries (too common to relate anything), an erratum, and loners."""
@@ -182,8 +193,6 @@ def test_training_changes_the_adapter_and_nothing_else(tiny_bi_encoder: object) 
 def test_save_load_activate_and_switch(
     tiny_bi_encoder: object, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
 
     texts = ["a paper on kinases", "a paper on asthma in children"]
     plain = tiny_bi_encoder.encode(texts)  # type: ignore[attr-defined]
@@ -201,10 +210,7 @@ def test_save_load_activate_and_switch(
     assert (folder / "adapter_config.json").is_file()
     assert 0 < specter.adapter_size(folder) < 10_000
 
-    fresh = SentenceTransformer(
-        modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
-        device="cpu",
-    )
+    fresh = _fresh_bi_encoder(tiny_bert_dir)
     assert specter.load_adapter(fresh, folder, "loaded") == "loaded"
     assert specter.active_adapter(fresh) == "Stack[loaded]"
     np.testing.assert_allclose(fresh.encode(texts), tuned, atol=1e-5)
@@ -223,14 +229,8 @@ def test_course_adapter_is_kept_per_library_line_and_rebuilt_when_it_does_not_lo
     monkeypatch: pytest.MonkeyPatch,
     library_line: Callable[[str], None],
 ) -> None:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-
-    def fresh() -> SentenceTransformer:
-        return SentenceTransformer(
-            modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
-            device="cpu",
-        )
+    def fresh() -> Any:
+        return _fresh_bi_encoder(tiny_bert_dir)
 
     trained = []
     real_train = specter.train_adapter
@@ -242,7 +242,7 @@ def test_course_adapter_is_kept_per_library_line_and_rebuilt_when_it_does_not_lo
     monkeypatch.setattr(specter, "train_adapter", counted)
     data = specter.build_related_papers(_documents(), "small")
 
-    def adapter() -> tuple[Path, SentenceTransformer]:
+    def adapter() -> tuple[Path, Any]:
         model = fresh()
         folder, _ = specter.course_adapter(model, data, recipe=TINY_RECIPE, show_progress=False)
         assert specter.ADAPTER_NAME in specter.active_adapter(model)
@@ -276,14 +276,8 @@ def test_course_adapter_is_kept_per_library_line_and_rebuilt_when_it_does_not_lo
 def test_course_adapter_is_cached_validated_and_rebuilt(
     tiny_bi_encoder: object, tiny_bert_dir: Path, temp_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-
-    def fresh() -> SentenceTransformer:
-        return SentenceTransformer(
-            modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
-            device="cpu",
-        )
+    def fresh() -> Any:
+        return _fresh_bi_encoder(tiny_bert_dir)
 
     data = specter.build_related_papers(_documents(), "small")
     folder, card = specter.course_adapter(
@@ -322,14 +316,8 @@ def test_a_recipe_with_fewer_pairs_trains_a_seeded_sample_into_its_own_folder(
 ) -> None:
     import dataclasses
 
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-
-    def fresh() -> SentenceTransformer:
-        return SentenceTransformer(
-            modules=[Transformer(str(tiny_bert_dir), max_seq_length=64), Pooling(32, "mean")],
-            device="cpu",
-        )
+    def fresh() -> Any:
+        return _fresh_bi_encoder(tiny_bert_dir)
 
     data = specter.build_related_papers(_documents(), "small")
     sample = dataclasses.replace(TINY_RECIPE, max_pairs=2)
