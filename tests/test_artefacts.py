@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rerank_lab import artefacts
+from rerank_lab.course import artefacts
 
 
 def test_versions_name_every_package_and_say_missing() -> None:

@@ -1,4 +1,4 @@
-"""Tests of rerank_lab.augmented_sbert: hand-checked sampling and Spearman, and the whole
+"""Tests of rerank_lab.course.augmented_sbert: hand-checked sampling and Spearman, and the whole
 experiment with tiny random models (seconds), its cache and its guards against test leakage."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from rerank_lab import artefacts
-from rerank_lab import augmented_sbert as asb
+from rerank_lab.course import artefacts
+from rerank_lab.course import augmented_sbert as asb
 
 # ----------------------------------------------------------------------------------- Spearman
 

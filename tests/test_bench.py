@@ -1,6 +1,6 @@
 """The benchmark's pieces on tiny inputs: every key is reported, the numbers are consistent.
 
-No timing is checked here (this machine's load decides it): ``python -m rerank_lab.bench``
+No timing is checked here (this machine's load decides it): ``python -m rerank_lab.course.bench``
 measures, these tests only prove that it runs and reports what the performance issue asks for.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rerank_lab import bench, fast_encode
+from rerank_lab.course import bench, fast_encode
 from rerank_lab.data import JudgedSet, load_mini
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from rerank_lab import cluster
+from rerank_lab.course import cluster
 
 
 def test_a_local_cluster_runs_an_actor_pool_and_stops_without_a_process_left() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import collection as col
+from rerank_lab.course import collection as col
 
 TOPICS = ["heart", "sleep", "diet", "lungs", "bones", "skin", "eyes", "teeth"]
 

@@ -13,7 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from rerank_lab import data, settings
+from rerank_lab import data
+from rerank_lab.course import settings
 
 PASSAGES = [
     {"id": "p1", "topic": "bikes", "text": "Oil the chain of a bike every few hundred km."},

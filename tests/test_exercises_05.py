@@ -46,7 +46,7 @@ def test_specter_input_right_answers_pass(capsys: pytest.CaptureFixture[str]) ->
     accepted("05.1", specter_input, capsys)
     accepted("05.1", lambda t, a, sep: f"{t}{sep}{a if a is not None else ''}", capsys)
 
-    from rerank_lab.specter import paper_text
+    from rerank_lab.course.specter import paper_text
 
     accepted("05.1", paper_text, capsys)  # the package's own version (it strips; inputs are clean)
 
@@ -81,7 +81,7 @@ def test_count_parameters_right_answers_pass(capsys: pytest.CaptureFixture[str])
     accepted("05.2", count_parameters, capsys)
     accepted("05.2", lambda m: list(map(np.int64, count_parameters(m))), capsys)
 
-    from rerank_lab.specter import parameter_counts
+    from rerank_lab.course.specter import parameter_counts
 
     accepted("05.2", parameter_counts, capsys)
 

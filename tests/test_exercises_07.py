@@ -254,7 +254,7 @@ def test_pair_scorer_right_answer_passes_here_and_in_a_ray_actor(
     import torch
     from sentence_transformers import CrossEncoder
 
-    from rerank_lab import cluster
+    from rerank_lab.course import cluster
 
     class ScorePairs:  # self-contained: Ray ships it, and what it uses, to the actor by value
         def __init__(self, model: str) -> None:

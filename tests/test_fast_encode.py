@@ -3,7 +3,7 @@
 The real MiniLM is exported once per session (about ten seconds) into a session cache, to check
 on real text that the int8 embeddings agree with torch's; the cache mechanics (rebuild on
 corruption, interrupted builds, thread measurement) use the tiny random models of conftest,
-which export in about a second. Speed is measured by ``python -m rerank_lab.bench``, not here.
+which export in about a second. Speed is measured by ``python -m rerank_lab.course.bench``, not here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from rerank_lab import encode as enc
-from rerank_lab import fast_encode, models
+from rerank_lab import models
+from rerank_lab.course import fast_encode
 from rerank_lab.data import load_mini
 
 pytestmark = pytest.mark.skipif(

@@ -9,7 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from rerank_lab import figures  # noqa: E402
+from rerank_lab.course import figures  # noqa: E402
 
 
 def _texts(fig: plt.Figure) -> str:

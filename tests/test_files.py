@@ -9,7 +9,7 @@ from typing import IO
 
 import pytest
 
-from rerank_lab.files import safetensors_header, write_atomically
+from rerank_lab.course.files import safetensors_header, write_atomically
 
 
 def test_writes_the_content_and_leaves_no_temporary_file(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_failed_write_keeps_the_old_file_and_cleans_up(tmp_path: Path) -> None:
 def test_checksum_matches_hashlib_and_notices_a_changed_file(tmp_path: Path) -> None:
     import hashlib
 
-    from rerank_lab.files import checksum
+    from rerank_lab.course.files import checksum
 
     path = tmp_path / "model.onnx"
     path.write_bytes(b"weights" * 1000)

@@ -11,7 +11,7 @@ from pathlib import Path
 import huggingface_hub.constants as hub_constants
 import pytest
 
-from rerank_lab import hub, standins
+from rerank_lab.course import hub, standins
 
 
 def test_every_asset_is_listed_once_with_what_the_course_uses_it_for() -> None:
@@ -32,7 +32,8 @@ def test_every_asset_is_listed_once_with_what_the_course_uses_it_for() -> None:
 
 
 def test_the_models_the_course_loads_are_all_listed() -> None:
-    from rerank_lab import augmented_sbert, models, specter
+    from rerank_lab import models
+    from rerank_lab.course import augmented_sbert, specter
 
     listed = {asset.id for asset in hub.ASSETS}
     assert {role.online for role in models.ROLES.values()} <= listed
@@ -43,7 +44,7 @@ def test_the_models_the_course_loads_are_all_listed() -> None:
 def test_dry_run_lists_sizes_and_answers_at_once_without_the_hub(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rerank_lab import world
+    from rerank_lab.course import world
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     probes = []

@@ -9,8 +9,8 @@ import datasets
 import pandas as pd
 import pytest
 
-from rerank_lab import leaderboard
-from rerank_lab.collection import Collection
+from rerank_lab.course import leaderboard
+from rerank_lab.course.collection import Collection
 
 TEXTS = {
     "d1": ["Aspirin lowers the risk of a second heart attack.", "It thins the blood."],

@@ -1,4 +1,4 @@
-"""Tests of rerank_lab.lee (and the shared pinned-download machinery) on a tiny fake gensim
+"""Tests of rerank_lab.course.lee (and the shared pinned-download machinery) on a tiny fake gensim
 wheel: hermetic, no network, no real cache.
 
 The fake wheel holds the three Lee members at gensim's paths: four documents, a 4 × 4 matrix of
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import downloads, lee
-from rerank_lab.files import checksum
+from rerank_lab.course import downloads, lee
+from rerank_lab.course.files import checksum
 
 DOCUMENTS = [
     "Bushfires threaten homes in the Blue Mountains.",
@@ -190,7 +190,7 @@ def test_without_network_the_error_says_what_to_do(
         lee.load()
     message = str(raised.value)
     assert "No matching distribution" in message
-    assert "python -m rerank_lab.lee" in message and "RERANK_LAB_CACHE" in message
+    assert "python -m rerank_lab.course.lee" in message and "RERANK_LAB_CACHE" in message
     assert isinstance(raised.value, downloads.DownloadUnavailable)
 
 

@@ -274,7 +274,7 @@ def test_small_scale_falls_back_to_the_small_reranker(
     course_data: Path, tiny_cross_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without the release model, tests and CI (small scale) use the small sibling..."""
-    from rerank_lab import reranker
+    from rerank_lab.course import reranker
 
     monkeypatch.setattr(reranker, "release_reranker_path", _missing_release)
     monkeypatch.setattr(reranker, "small_reranker_path", lambda: tiny_cross_encoder_dir)
@@ -287,7 +287,7 @@ def test_full_scale_never_falls_back_to_the_small_reranker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """...but people at the full scale get the clear error naming the make target."""
-    from rerank_lab import reranker
+    from rerank_lab.course import reranker
 
     monkeypatch.setattr(reranker, "release_reranker_path", _missing_release)
     with pytest.raises(reranker.RerankerUnavailable, match="make reranker"):
@@ -295,7 +295,7 @@ def test_full_scale_never_falls_back_to_the_small_reranker(
 
 
 def _missing_release() -> Path:
-    from rerank_lab import reranker
+    from rerank_lab.course import reranker
 
     raise reranker.RerankerUnavailable("missing; rebuild it with `make reranker`")
 

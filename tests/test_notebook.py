@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rerank_lab import notebook, settings, world
+from rerank_lab import notebook
+from rerank_lab.course import settings, world
 
 pytestmark = pytest.mark.usefixtures("fresh_world", "temp_cache")
 

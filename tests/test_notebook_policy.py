@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rerank_lab import publish, timings
+from rerank_lab.course import publish, timings
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -113,7 +113,7 @@ def test_exercise_checks_store_the_error_their_stub_raises(path: Path) -> None:
 
 
 def test_one_command_points_every_notebook_at_a_fork(tmp_path: Path) -> None:
-    """`python -m rerank_lab.publish URL --branch B` rewrites the badges and clone cells of every
+    """`python -m rerank_lab.course.publish URL --branch B` rewrites the badges and clone cells of every
     notebook and pyproject's URL, and the policy above then holds for the fork."""
     import shutil
 

@@ -2,7 +2,7 @@
 
 ``run_batches`` is checked with stand-in workers (which batch went where, errors); the twins
 with the tiny random models of conftest, exported to int8 ONNX in about a second. Whether
-sharing is faster is measured by ``python -m rerank_lab.bench``, never here.
+sharing is faster is measured by ``python -m rerank_lab.course.bench``, never here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from rerank_lab import fast_encode, onnx_workers
-from rerank_lab.onnx_workers import run_batches
+from rerank_lab.course import fast_encode, onnx_workers
+from rerank_lab.course.onnx_workers import run_batches
 
 pytestmark = pytest.mark.skipif(
     not fast_encode.onnx_available(), reason="the onnx extra is not installed"

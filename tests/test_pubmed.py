@@ -1,4 +1,4 @@
-"""Tests of rerank_lab.pubmed on a tiny hand-written wheel: hermetic, no network, no real cache.
+"""Tests of rerank_lab.course.pubmed on a tiny hand-written wheel: hermetic, no network, no real cache.
 
 The fake wheel holds ``data/pubmed21n1298.xml.gz`` with a handful of PubmedArticle records
 that exercise each parsing rule (structured abstract, inline markup, versions, no abstract,
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from rerank_lab import pubmed
+from rerank_lab.course import pubmed
 
 ARTICLES = """<?xml version="1.0" encoding="utf-8"?>
 <PubmedArticleSet>

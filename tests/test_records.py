@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rerank_lab import records
+from rerank_lab.course import records
 
 
 @pytest.fixture

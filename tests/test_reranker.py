@@ -1,10 +1,10 @@
-"""Tests of rerank_lab.reranker: training pairs, the training path, saving, resuming, errors.
+"""Tests of rerank_lab.course.reranker: training pairs, the training path, saving, resuming, errors.
 
 Everything runs on a hand-made collection of 36 abstracts (12 topics, three abstracts each)
 with a tiny random BERT as the cross-encoder backbone and as the bi-encoder, so the whole
 training path (pairs, mining, CrossEncoderTrainer, dev evaluation, fp16 save, training card,
 checkpoints) runs in seconds. What the real recipe achieves is measured by
-``python -m rerank_lab.reranker``, not here.
+``python -m rerank_lab.course.reranker``, not here.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import artefacts, pubmed, reranker
-from rerank_lab.collection import Collection
+from rerank_lab.course import artefacts, pubmed, reranker
+from rerank_lab.course.collection import Collection
 
 TOPICS = [
     ("malaria", "mosquito nets", "parasite"),

@@ -1,4 +1,4 @@
-"""rerank_lab.scaling: memory arithmetic, exact search, distractor copies, faiss indexes,
+"""rerank_lab.course.scaling: memory arithmetic, exact search, distractor copies, faiss indexes,
 quantised search and rescoring, on small hand-checked cases (timings are never asserted)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sentence_transformers import quantize_embeddings
 
-from rerank_lab import scaling
+from rerank_lab.course import scaling
 
 
 def _unit(rows: int, dim: int, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests of rerank_lab.settings: the run scale and the folders, all read from the environment."""
+"""Tests of rerank_lab.course.settings: the run scale and the folders, all read from the environment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rerank_lab import settings
+from rerank_lab.course import settings
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""rerank_lab.specter: the SPECTER input format, related-paper pairs without leaks, adapters
+"""rerank_lab.course.specter: the SPECTER input format, related-paper pairs without leaks, adapters
 added, trained, saved, loaded and switched inside a SentenceTransformer, the cached course
 adapter, and related-paper evaluation. Tiny models and tables: the whole file runs in seconds.
 """
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab import artefacts, specter
+from rerank_lab.course import artefacts, specter
 
 pytest.importorskip("adapters")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from rerank_lab import timings
+from rerank_lab.course import timings
 
 
 def _source_cache(root: Path) -> Path:

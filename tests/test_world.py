@@ -1,4 +1,4 @@
-"""Tests of rerank_lab.world: forced worlds never touch the network, the probe keeps its deadline.
+"""Tests of rerank_lab.course.world: forced worlds never touch the network, the probe keeps its deadline.
 
 Every test runs with the ``fresh_world`` fixture, which forgets the decision before and after,
 and restores the HF_*_OFFLINE variables and huggingface_hub's constant that deciding
@@ -19,7 +19,7 @@ from typing import Any
 import huggingface_hub.constants as hub_constants
 import pytest
 
-from rerank_lab import world
+from rerank_lab.course import world
 
 pytestmark = pytest.mark.usefixtures("fresh_world")
 
@@ -261,7 +261,7 @@ def test_answering_hub_decides_online(
 def _cache_assets(notebook: str | None, *, stand_in: bool = False, skip: int = 0) -> None:
     """Lay out the notebook's assets (all but the first ``skip``) in $HF_HOME as the Hub cache
     and ``datasets`` do: config and weights files are enough for ``hub.is_cached``."""
-    from rerank_lab import hub
+    from rerank_lab.course import hub
 
     for asset in hub.needed(notebook)[skip:]:
         if asset.kind == "dataset":
@@ -316,7 +316,7 @@ def test_stand_ins_in_the_cache_make_a_rehearsal(monkeypatch: pytest.MonkeyPatch
 def test_a_partial_cache_names_what_is_missing_then_runs_offline(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rerank_lab import hub
+    from rerank_lab.course import hub
 
     monkeypatch.delenv("RERANK_LAB_OFFLINE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -329,7 +329,7 @@ def test_a_partial_cache_names_what_is_missing_then_runs_offline(
     )
     said = capsys.readouterr().out
     assert f"missing: {first.id}." in said
-    assert "`python -m rerank_lab.hub prefetch --notebook 03`" in said
+    assert "`python -m rerank_lab.course.hub prefetch --notebook 03`" in said
     world.reset()
     assert world.current("07").name == "offline"  # 07 needs the same missing bi-encoder
     assert "prefetch --notebook 07" in capsys.readouterr().out

@@ -1,9 +1,12 @@
 """Helper package of the Retrieve & Rerank Lab course.
 
 Notebooks import it as ``import rerank_lab as rl`` and reach each helper through the module
-named for its job (``rl.metrics.evaluate``, ``rl.search.semantic_search``, ...). Submodules are
-imported on first use so that ``import rerank_lab`` stays instant: torch and
-sentence-transformers are only loaded by the modules that need them.
+named for its job: ``rl.device``, ``rl.models``, ``rl.encode``, ``rl.search``, ``rl.metrics``,
+``rl.data``, ``rl.notebook`` and ``rl.exercises`` are the helpers a learner calls and may read.
+``rl.course`` holds the machinery that builds the course (offline data, training, experiments,
+the fast path, the benchmark). Submodules are imported on first use so that
+``import rerank_lab`` stays instant: torch and sentence-transformers are only loaded by the
+modules that need them.
 """
 
 from __future__ import annotations
@@ -14,30 +17,15 @@ from types import ModuleType
 __version__ = "0.1.0"
 
 _SUBMODULES = (
-    "settings",
-    "world",
     "device",
     "models",
     "data",
-    "pubmed",
-    "downloads",
-    "lee",
-    "augmented_sbert",
-    "collection",
-    "leaderboard",
-    "reranker",
-    "specter",
     "encode",
-    "fast_encode",
     "search",
     "metrics",
-    "scaling",
-    "cluster",
-    "figures",
-    "records",
-    "exercises",
     "notebook",
-    "bench",
+    "exercises",
+    "course",
 )
 
 __all__ = ["__version__", *_SUBMODULES]

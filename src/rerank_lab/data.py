@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from rerank_lab.settings import data_dir
+from rerank_lab.course.settings import data_dir
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ and the full corpus later, or edit a few texts. So the cache is kept **per text*
 
 - A *store* holds every embedding made under one setting: the model's weights (a fine-tuned
   copy keeps its name, not its embeddings; for a model running on onnxruntime, such as the int8
-  twin of ``rerank_lab.fast_encode``, the bytes of its ONNX file), its architecture and
+  twin of ``rerank_lab.course.fast_encode``, the bytes of its ONNX file), its architecture and
   ``max_seq_length``, and the options ``normalize`` and ``prompt_name`` (with the prompt text
   they resolve to). Each store is a folder ``<cache>/embeddings/<store key>/``, the key being
   a hash of all of these.
@@ -61,9 +61,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rerank_lab.course.files import write_atomically
+from rerank_lab.course.settings import cache_dir
 from rerank_lab.device import with_oom_backoff
-from rerank_lab.files import write_atomically
-from rerank_lab.settings import cache_dir
 
 if TYPE_CHECKING:
     import torch
@@ -137,7 +137,7 @@ def onnx_digests(model: Any) -> list[tuple[str, str]]:
         return []  # nothing can run on onnxruntime before optimum's support is imported
     from optimum.onnxruntime import ORTModel
 
-    from rerank_lab.files import checksum
+    from rerank_lab.course.files import checksum
 
     # An ORTModel is no torch module: it sits in a plain attribute (e.g. Transformer.model).
     runners = [
@@ -168,7 +168,7 @@ def model_fingerprint(model: torch.nn.Module) -> str:
     docstring for the one kind of change that goes unnoticed).
 
     A model running on onnxruntime (``backend="onnx"``, e.g. the int8 twin of
-    ``rerank_lab.fast_encode``) has no torch weights: the bytes of its ONNX files are hashed
+    ``rerank_lab.course.fast_encode``) has no torch weights: the bytes of its ONNX files are hashed
     instead, so two ONNX models never share a fingerprint unless they run the same file content,
     and the same file gives the same fingerprint in every process.
     """
@@ -689,7 +689,7 @@ def encode(
     memory the batch size is halved and the encode retried.
 
     Speed comes from the model and its loader, not from here: ``models.load_bi_encoder`` puts
-    the model in fp16 on CUDA and picks the int8 ONNX twin on CPU (``rerank_lab.fast_encode``),
+    the model in fp16 on CUDA and picks the int8 ONNX twin on CPU (``rerank_lab.course.fast_encode``),
     whose embeddings are cached in a store of their own (its fingerprint hashes the ONNX file)
     and whose ``encode`` shares the batches between several onnxruntime sessions where that
     measured faster.

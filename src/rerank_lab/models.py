@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from rerank_lab import world
+from rerank_lab.course import world
+from rerank_lab.course.settings import data_dir
 from rerank_lab.device import describe_device, pick_device, use_fp16
-from rerank_lab.settings import data_dir
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -85,7 +85,7 @@ def _course_reranker() -> Path:
 
 
 def _course_reranker_problem(path: Path) -> str | None:
-    from rerank_lab.reranker import model_problem
+    from rerank_lab.course.reranker import model_problem
 
     return model_problem(path)
 
@@ -232,7 +232,7 @@ def _with_backend(
     roles and the course reranker) on CPU; any model can ask for it with ``fast=True``. When
     the automatic choice fails to build, the torch model is kept with a warning.
     """
-    from rerank_lab import fast_encode
+    from rerank_lab.course import fast_encode
 
     if fast is None and not course:
         use, why = False, "fast=True for int8 ONNX"
@@ -267,7 +267,7 @@ def load_bi_encoder(
     """Load a SentenceTransformer for a role and say which model, device and backend it runs.
 
     On CUDA the model runs in half precision. On CPU a course role runs as int8 ONNX when the
-    ``onnx`` extra is installed (``fast=None``, see ``rerank_lab.fast_encode``): about three
+    ``onnx`` extra is installed (``fast=None``, see ``rerank_lab.course.fast_encode``): about three
     times faster, embeddings within about 0.99 cosine of torch's. ``fast=False`` (or
     ``RERANK_LAB_FAST=0``) keeps plain torch; ``fast=True`` asks for ONNX for any model.
     """
@@ -350,8 +350,8 @@ def load_cross_encoder_for_scale(
     a few minutes on first use (so tests and CI never depend on hours of training). ``fast``
     as in :func:`load_cross_encoder`.
     """
-    from rerank_lab import reranker
-    from rerank_lab.settings import scale as current_scale
+    from rerank_lab.course import reranker
+    from rerank_lab.course.settings import scale as current_scale
 
     if world.current().online:
         return load_cross_encoder("cross-encoder", device=device, quiet=quiet, fast=fast)

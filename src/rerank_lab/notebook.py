@@ -14,9 +14,9 @@ from importlib import metadata
 
 import numpy as np
 
-from rerank_lab import world
+from rerank_lab.course import world
+from rerank_lab.course.settings import Scale, cache_dir, scale, shown_path
 from rerank_lab.device import describe_device, pick_device
-from rerank_lab.settings import Scale, cache_dir, scale, shown_path
 
 REPORTED_PACKAGES = ("rerank-lab", "torch", "sentence-transformers", "transformers", "datasets")
 

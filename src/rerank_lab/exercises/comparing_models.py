@@ -408,7 +408,7 @@ def _blend_case(rng: np.random.Generator, *, agreeing: bool = False) -> tuple[di
 
 def _blend_means(first_stage: dict, reranked: dict, qrels: dict) -> dict[float, float]:
     """Mean nDCG@10 at each weight of the grid the leaderboard tunes over."""
-    from rerank_lab.leaderboard import WEIGHT_GRID
+    from rerank_lab.course.leaderboard import WEIGHT_GRID
     from rerank_lab.metrics import evaluate
     from rerank_lab.search import interpolate
 

@@ -480,7 +480,7 @@ def _check_on_ray(scorer: type, model_path: str, expected: np.ndarray) -> None:
     """Run the class as Ray Data runs it: in an actor, over a dataset of pairs."""
     import ray
 
-    from rerank_lab import cluster
+    from rerank_lab.course import cluster
 
     started_here = not ray.is_initialized()
     if started_here:

@@ -68,7 +68,7 @@ def start_local_cluster(cores: int | None = None) -> dict[str, float]:
     if ray.is_initialized():
         raise RuntimeError(
             "Ray is already running in this Python process: stop it first with "
-            "rl.cluster.stop_local_cluster() (or ray.shutdown())."
+            "rl.course.cluster.stop_local_cluster() (or ray.shutdown())."
         )
     # Ray's C++ core logs notes meant for its developers on this process's stderr (one per
     # actor pool: "constructor arguments in the object store"); errors still raise in Python.

@@ -6,7 +6,7 @@ name one repository and branch. Their source of truth is ``[project.urls] Reposi
 ``pyproject.toml`` (the branch: ``[tool.rerank-lab] branch``); ``tests/test_notebook_policy.py``
 fails when a notebook disagrees with it. A teacher who publishes a fork or a mirror runs::
 
-    python -m rerank_lab.publish https://github.com/ORG/REPO [--branch BRANCH]
+    python -m rerank_lab.course.publish https://github.com/ORG/REPO [--branch BRANCH]
 
 which rewrites ``pyproject.toml``, every notebook and the README in place, and nothing else.
 Only GitHub repositories get Colab badges (Colab opens notebooks from GitHub by URL).
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rerank_lab.settings import REPO_ROOT as ROOT
+from rerank_lab.course.settings import REPO_ROOT as ROOT
 
 __all__ = ["Published", "clone_url", "colab_url", "published", "republish"]
 
@@ -100,8 +100,10 @@ def republish(url: str, branch: str = "main", root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.publish URL [--branch BRANCH]``."""
-    parser = argparse.ArgumentParser(prog="python -m rerank_lab.publish", description=__doc__)
+    """``python -m rerank_lab.course.publish URL [--branch BRANCH]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rerank_lab.course.publish", description=__doc__
+    )
     parser.add_argument("url", help="the GitHub repository, e.g. https://github.com/ORG/REPO")
     parser.add_argument("--branch", default="main", help="the branch learners open (main)")
     options = parser.parse_args(argv)

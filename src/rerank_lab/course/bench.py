@@ -1,13 +1,13 @@
 """The benchmark: the fast paths against the plain ones, measured side by side in one process.
 
-``python -m rerank_lab.bench [--scale small|full] [--json]``
+``python -m rerank_lab.course.bench [--scale small|full] [--json]``
 
 What it measures (all on the same device, in this one process, on the same texts; every timed
 model call is preceded by an untimed warm-up, and every time is the median of several runs):
 
 * ``docs_per_s_plain``, ``docs_per_s_fast``, ``encode_speedup``: throughput of plain
   ``SentenceTransformer.encode`` (torch fp32, its default batch of 32) and of the fast path (on
-  CPU the int8 ONNX twin of ``rerank_lab.fast_encode`` as it loads, with its measured layout of
+  CPU the int8 ONNX twin of ``rerank_lab.course.fast_encode`` as it loads, with its measured layout of
   sessions and threads and its default batch of 1; on CUDA torch fp16), on a fixed random
   sample of the corpus chunks (``--sample``, 256 at the small scale, 1,024 at full),
   ``--repeats`` runs each, interleaved plain/fast so that a burst of load elsewhere hits both
@@ -126,7 +126,7 @@ def peak_rss_mb() -> float:
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on: CPU model and count, VNNI, the quantisation config."""
-    from rerank_lab import fast_encode
+    from rerank_lab.course import fast_encode
 
     name = platform.processor() or platform.machine()
     try:
@@ -297,7 +297,7 @@ def run_bench(
     default: it is not what is timed); ``scratch`` a folder for the fast side's private cache
     (a temporary one by default). Without cross-encoders the re-ranking keys are None.
     """
-    from rerank_lab import fast_encode
+    from rerank_lab.course import fast_encode
     from rerank_lab.device import describe_device
     from rerank_lab.encode import encode
 
@@ -433,7 +433,8 @@ def _cross_encoders(scale: str, device: str) -> tuple[Any, Any, str | None]:
     small one (trained first at the small scale, as the leaderboard does; at the full scale it
     stands in only when already built, as training it is not what the benchmark measures).
     """
-    from rerank_lab import fast_encode, models, reranker, world
+    from rerank_lab import models
+    from rerank_lab.course import fast_encode, reranker, world
     from rerank_lab.device import use_fp16
 
     if world.current().online:
@@ -465,9 +466,9 @@ def _cross_encoders(scale: str, device: str) -> tuple[Any, Any, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.bench``: print the table (or, with ``--json``, one JSON object)."""
+    """``python -m rerank_lab.course.bench``: print the table (or, with ``--json``, one JSON object)."""
     parser = argparse.ArgumentParser(
-        prog="python -m rerank_lab.bench",
+        prog="python -m rerank_lab.course.bench",
         description="Measure the fast encode path, the embedding cache and re-ranking cost "
         "against the plain paths, on the judged PubMed collection's test split.",
     )
@@ -483,10 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best)")
     args = parser.parse_args(argv)
 
-    from rerank_lab import models, world
-    from rerank_lab.collection import load_collection
+    from rerank_lab import models
+    from rerank_lab.course import world
+    from rerank_lab.course.collection import load_collection
+    from rerank_lab.course.settings import scale as current_scale
     from rerank_lab.device import pick_device
-    from rerank_lab.settings import scale as current_scale
 
     scale = args.scale or current_scale()
     device = pick_device(args.device)
@@ -515,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump(result, sys.stdout, indent=1, default=str)
         print()
     else:
-        print(f"rerank_lab.bench: {scale} scale, test split, {world.current()}")
+        print(f"rerank_lab.course.bench: {scale} scale, test split, {world.current()}")
         print(table(result))
     return 0
 

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rerank_lab import artefacts
-from rerank_lab.files import write_atomically
-from rerank_lab.settings import data_dir, shown_path
+from rerank_lab.course import artefacts
+from rerank_lab.course.files import write_atomically
+from rerank_lab.course.settings import data_dir, shown_path
 
 __all__ = ["machine", "read_record", "record_path", "write_record"]
 

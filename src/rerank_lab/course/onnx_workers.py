@@ -8,7 +8,7 @@ The same holds for the cross-encoder's 25 pairs. Small batches help too: int8 wo
 the padded length, and the twins' default batch of one text pads nothing at all (two sessions:
 97 chunks/s; see ``fast_encode.BATCH_SIZE``).
 
-So the fast twins of :mod:`rerank_lab.fast_encode` are a :class:`ParallelSentenceTransformer`
+So the fast twins of :mod:`rerank_lab.course.fast_encode` are a :class:`ParallelSentenceTransformer`
 or :class:`ParallelCrossEncoder`: the model itself plus ``helpers``, more twins of the same
 ONNX file, each with its own session *and tokenizer* (a fast tokenizer must not be used from
 two threads at once). One call sorts its inputs by length, cuts them into batches, and the

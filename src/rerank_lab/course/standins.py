@@ -1,7 +1,7 @@
 """Same-named stand-ins for the online world's assets: a rehearsal cache for CI.
 
-``python -m rerank_lab.hub standins DIR`` writes ``DIR`` as a Hugging Face home (``hub/`` and
-``datasets/``) holding every asset of :data:`rerank_lab.hub.ASSETS` under its real id, with the
+``python -m rerank_lab.course.hub standins DIR`` writes ``DIR`` as a Hugging Face home (``hub/`` and
+``datasets/``) holding every asset of :data:`rerank_lab.course.hub.ASSETS` under its real id, with the
 real repository's shape (architecture class, number of labels, activation, tokenizer class,
 adapter files, dataset columns, splits and score scales) and content that ships offline:
 all-MiniLM-L6-v2's real weights for the MiniLM bi-encoders, the course's release reranker for
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rerank_lab.hub import ASSETS, STANDIN_MARKER, Asset, has_adapters
+from rerank_lab.course.hub import ASSETS, STANDIN_MARKER, Asset, has_adapters
 
 __all__ = ["ARXIV_DOCUMENTS", "ARXIV_ROWS", "build", "save_tiny_bert"]
 
@@ -52,7 +52,7 @@ def _card(asset: Asset) -> str:
     return (
         f"# Stand-in for `{asset.id}`\n\n"
         f"This is **not** `{asset.id}`. It is a same-named stand-in written by "
-        "`python -m rerank_lab.hub standins` so that the course's online code runs without the "
+        "`python -m rerank_lab.course.hub standins` so that the course's online code runs without the "
         "Hugging Face Hub (a rehearsal, in CI).\n\n"
         f"- holds: {asset.standin}\n- keeps the real one's shape: {asset.shape}\n\n"
         f"No number computed with it says anything about `{asset.id}` itself.\n"
@@ -131,7 +131,7 @@ def _with_activation(snapshot: Path, activation: str) -> None:
 
 
 def _ms_marco(snapshot: Path) -> None:
-    from rerank_lab import reranker
+    from rerank_lab.course import reranker
 
     try:
         source = reranker.release_reranker_path()
@@ -235,7 +235,7 @@ def _specter2_adapter(base: Path, name: str) -> Callable[[Path], None]:
 
 
 def _arxiv_chunks(documents: int) -> dict[str, Any]:
-    from rerank_lab import pubmed
+    from rerank_lab.course import pubmed
 
     distinct = pubmed.load_chunks(limit=documents).to_pandas()
     rows = [row % len(distinct) for row in range(ARXIV_ROWS)]
@@ -251,7 +251,7 @@ def _stsb_pairs() -> dict[str, Any]:
     training pairs (no sentence shared, as notebook 06 needs), pairs across for validation."""
     import pandas as pd
 
-    from rerank_lab import lee
+    from rerank_lab.course import lee
 
     corpus = lee.load()
     pairs = lee.scored_pairs(corpus)

@@ -51,9 +51,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from rerank_lab import artefacts
-from rerank_lab.files import safetensors_header, write_atomically
-from rerank_lab.settings import Scale, cache_dir
+from rerank_lab.course import artefacts
+from rerank_lab.course.files import safetensors_header, write_atomically
+from rerank_lab.course.settings import Scale, cache_dir
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -225,7 +225,7 @@ class GoldData:
 
 
 def _lee_gold(config: Config, seed: int) -> GoldData:
-    from rerank_lab import lee
+    from rerank_lab.course import lee
 
     corpus = lee.load()
     pairs = lee.scored_pairs(corpus)
@@ -312,10 +312,10 @@ def load_gold(
 
     Online: STS-B from the Hub (``sentence-transformers/stsb``, scores 0..1), a small training
     subset as gold and the test split for testing. Offline: the Lee documents
-    (:mod:`rerank_lab.lee`), split by document so no test pair shares a document with a
+    (:mod:`rerank_lab.course.lee`), split by document so no test pair shares a document with a
     training pair, with background news documents in the pool.
     """
-    from rerank_lab import settings, world
+    from rerank_lab.course import settings, world
 
     scale = scale or settings.scale()
     config = config or CONFIGS[scale]
@@ -577,7 +577,7 @@ def label_pairs(
 
 
 def _backbone() -> str:
-    from rerank_lab.reranker import backbone_path
+    from rerank_lab.course.reranker import backbone_path
 
     return str(backbone_path())
 
@@ -1135,7 +1135,7 @@ def _backbone_name() -> str:
         return "unknown"
 
 
-#: The committed full-scale comparison that notebook 06 shows (``rerank_lab.records``).
+#: The committed full-scale comparison that notebook 06 shows (``rerank_lab.course.records``).
 RECORD = "augmented_sbert_full"
 
 
@@ -1197,14 +1197,14 @@ def comparison_table(results: dict[str, Any]) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.augmented_sbert [--scale small|full] [--record FILE]``: run the
+    """``python -m rerank_lab.course.augmented_sbert [--scale small|full] [--record FILE]``: run the
     comparison and print the table (steps already in the cache are read back); ``--record``
     also writes the record notebook 06 shows."""
     import argparse
 
-    from rerank_lab import records, settings, world
+    from rerank_lab.course import records, settings, world
 
-    parser = argparse.ArgumentParser(prog="python -m rerank_lab.augmented_sbert")
+    parser = argparse.ArgumentParser(prog="python -m rerank_lab.course.augmented_sbert")
     parser.add_argument("--scale", choices=("small", "full"), default=None)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--record", type=Path, help="write the results as a record here")
@@ -1223,7 +1223,9 @@ def main(argv: list[str] | None = None) -> int:
         print(name, {k: round(v, 1) for k, v in result.seconds.items()})
     print(f"cache: {experiment.folder}; this run {time.perf_counter() - started:.0f} s")
     if args.record:
-        command = f"python -m rerank_lab.augmented_sbert --scale {scale} --record {args.record}"
+        command = (
+            f"python -m rerank_lab.course.augmented_sbert --scale {scale} --record {args.record}"
+        )
         records.write_record(
             args.record,
             command,

@@ -6,7 +6,7 @@ corpus. The same network exported to ONNX and quantised *dynamically* to int8 (w
 as 8-bit integers per channel, activations quantised on the fly; no calibration data) does
 about 2.9 times the work per core on CPUs with VNNI instructions and changes the embeddings
 very little (cosine to the fp32 embeddings about 0.99; the benchmark, ``python -m
-rerank_lab.bench``, measures speed and nDCG loss side by side).
+rerank_lab.course.bench``, measures speed and nDCG loss side by side).
 
 :func:`to_fast` turns a loaded torch model (a ``SentenceTransformer`` or a ``CrossEncoder``)
 into its int8 ONNX twin:
@@ -17,7 +17,7 @@ into its int8 ONNX twin:
 2. If the folder is there and valid (its ``fast_model.json`` names this key, the ONNX file's
    size and hash, and the library line that exported it: :data:`TWIN_LOADING`), it is loaded.
    A folder that fails the check is deleted with a warning and built again; one that passes
-   but does not load is moved aside (``rerank_lab.artefacts.set_aside``) and built again.
+   but does not load is moved aside (``rerank_lab.course.artefacts.set_aside``) and built again.
 3. Otherwise it is built in a temporary sibling folder and renamed into place in one step, so an
    interrupted build leaves nothing that looks finished: the torch model is saved there (out of
    ``site-packages``, which may be read-only, and in fp32: fp16 weights do not quantise),
@@ -30,7 +30,7 @@ The quantisation config follows the CPU: ``avx512_vnni`` when ``/proc/cpuinfo`` 
 benchmark measures); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
 
 How the CPU's cores are used is measured, not assumed. A twin is one onnxruntime session or
-several (:mod:`rerank_lab.onnx_workers`: the model and its helpers, each session working on
+several (:mod:`rerank_lab.course.onnx_workers`: the model and its helpers, each session working on
 its own batches), each with some intra-op threads. On the idle 2-vCPU course machine two
 one-thread sessions encode 1.3x faster than one two-thread session; on the same machine
 shared with another busy job one session with one thread wins. So the first load in each
@@ -67,9 +67,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from rerank_lab import artefacts
-from rerank_lab.files import checksum, write_atomically
-from rerank_lab.settings import cache_dir
+from rerank_lab.course import artefacts
+from rerank_lab.course.files import checksum, write_atomically
+from rerank_lab.course.settings import cache_dir
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -391,7 +391,7 @@ def _session(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
     """One twin: the int8 ONNX file in one onnxruntime session with ``threads`` threads."""
     import onnxruntime
 
-    from rerank_lab.onnx_workers import ParallelCrossEncoder, ParallelSentenceTransformer
+    from rerank_lab.course.onnx_workers import ParallelCrossEncoder, ParallelSentenceTransformer
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
@@ -598,8 +598,8 @@ def to_fast(
     fix the layout (onnxruntime sessions sharing each call's batches, intra-op threads each;
     the one not given is 1); by default ``RERANK_LAB_ONNX_SESSIONS`` and
     ``RERANK_LAB_ONNX_THREADS``, else the layout measured once per machine and situation.
-    The twin is a :class:`~rerank_lab.onnx_workers.ParallelSentenceTransformer` or
-    :class:`~rerank_lab.onnx_workers.ParallelCrossEncoder` batching :data:`BATCH_SIZE` by
+    The twin is a :class:`~rerank_lab.course.onnx_workers.ParallelSentenceTransformer` or
+    :class:`~rerank_lab.course.onnx_workers.ParallelCrossEncoder` batching :data:`BATCH_SIZE` by
     default; it says what it is in ``model.rerank_lab_backend`` (see :func:`backend_of`).
     """
     if not onnx_available():

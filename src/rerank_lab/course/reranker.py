@@ -56,10 +56,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rerank_lab import artefacts, pubmed
-from rerank_lab.collection import FAMILIES, Collection, load_collection
-from rerank_lab.files import safetensors_header
-from rerank_lab.settings import cache_dir, data_dir, shown_path
+from rerank_lab.course import artefacts, pubmed
+from rerank_lab.course.collection import FAMILIES, Collection, load_collection
+from rerank_lab.course.files import safetensors_header
+from rerank_lab.course.settings import cache_dir, data_dir, shown_path
 
 if TYPE_CHECKING:
     import datasets
@@ -202,7 +202,9 @@ def _recipe(scale: str, overrides: dict[str, Any] | None) -> Recipe:
     if overrides:
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Recipe)})
         if unknown:
-            raise ValueError(f"Unknown recipe settings {unknown}; see rerank_lab.reranker.Recipe.")
+            raise ValueError(
+                f"Unknown recipe settings {unknown}; see rerank_lab.course.reranker.Recipe."
+            )
         recipe = dataclasses.replace(recipe, **overrides)
     if recipe.loss not in ("mnrl", "lambda", "listnet"):
         raise ValueError(f"Unknown loss {recipe.loss!r}; use 'mnrl', 'lambda' or 'listnet'.")
@@ -632,7 +634,7 @@ class _Clock:
 class DevEvaluator:
     """Dev nDCG@10 of re-ranking the bi-encoder's top abstracts, per family and macro-averaged.
 
-    The protocol of ``rerank_lab.leaderboard``: the bi-encoder retrieves 100 chunks, each
+    The protocol of ``rerank_lab.course.leaderboard``: the bi-encoder retrieves 100 chunks, each
     abstract is represented by its best chunk, and the cross-encoder re-orders the top
     ``depth`` (25) abstracts, so the numbers chosen on here are the ones reported there.
 
@@ -1259,12 +1261,12 @@ def _training_card(card: dict[str, Any]) -> str:
     command = (
         MAKE_TARGET
         if card["scale"] == "release"
-        else f"python -m rerank_lab.reranker --scale {card['scale']}"
+        else f"python -m rerank_lab.course.reranker --scale {card['scale']}"
     )
     return f"""# {card["model"]}: training card
 
 A cross-encoder (one relevance logit per query-chunk pair) on the MiniLM backbone
-({backbone}) with a fresh head, trained by `rerank_lab.reranker.train_reranker("{card["scale"]}")`
+({backbone}) with a fresh head, trained by `rerank_lab.course.reranker.train_reranker("{card["scale"]}")`
 on the course's offline PubMed collection. Rebuild it with `{command}`. Every number below,
 and more, is in `training.json`; the learning curve (dev nDCG@10 against training seconds) is in
 `{LEARNING_CURVE}`.
@@ -1433,7 +1435,7 @@ def small_reranker_path(*, train_if_missing: bool = True) -> Path:
     if not train_if_missing:
         raise RerankerUnavailable(
             f"The small course reranker is not built: {problem}. Build it with "
-            "`python -m rerank_lab.reranker --scale small` (about 3 minutes)."
+            "`python -m rerank_lab.course.reranker --scale small` (about 3 minutes)."
         )
     staging = folder.with_name(folder.name + f".building-{os.getpid()}")
     train_reranker("small", staging, resume=False)
@@ -1454,9 +1456,9 @@ def small_reranker_path(*, train_if_missing: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.reranker --scale small|release``: train and save the reranker."""
+    """``python -m rerank_lab.course.reranker --scale small|release``: train and save the reranker."""
     parser = argparse.ArgumentParser(
-        prog="python -m rerank_lab.reranker",
+        prog="python -m rerank_lab.course.reranker",
         description="Train the course's cross-encoder on the offline PubMed collection. "
         "'release' takes about 2.5 hours on 2 CPU cores and resumes from its last checkpoint.",
     )

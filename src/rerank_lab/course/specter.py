@@ -50,10 +50,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from rerank_lab import artefacts
-from rerank_lab.files import checksum, write_atomically
-from rerank_lab.settings import Scale, cache_dir
-from rerank_lab.settings import scale as current_scale
+from rerank_lab.course import artefacts
+from rerank_lab.course.files import checksum, write_atomically
+from rerank_lab.course.settings import Scale, cache_dir
+from rerank_lab.course.settings import scale as current_scale
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -291,7 +291,7 @@ def build_related_papers(
     """
 
     if documents is None:
-        from rerank_lab import pubmed
+        from rerank_lab.course import pubmed
 
         documents = pubmed.load_documents()
     needed = {"pmid", "title", "abstract", "keywords", "mesh_major", "references"}
@@ -923,7 +923,7 @@ def measure(
     return frame
 
 
-#: The committed full-scale measurement that notebook 05 shows (``rerank_lab.records``).
+#: The committed full-scale measurement that notebook 05 shows (``rerank_lab.course.records``).
 RECORD = "specter_adapter_full"
 
 
@@ -969,12 +969,13 @@ def record_results(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.specter [--scale small|full] [--force] [--record FILE]``: train
+    """``python -m rerank_lab.course.specter [--scale small|full] [--force] [--record FILE]``: train
     (or reuse) the course adapter with the scale's full recipe and print notebook 05's table;
     ``--record`` also writes the record the notebook shows."""
     import argparse
 
-    from rerank_lab import models, records, world
+    from rerank_lab import models
+    from rerank_lab.course import records, world
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--scale", choices=sorted(SIZES), default=None)
@@ -998,7 +999,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, (mean, low, high) in results["differences"].items():
         print(f"{label}: {mean:+.3f} [{low:+.3f}, {high:+.3f}]")
     if options.record:
-        command = f"python -m rerank_lab.specter --scale {data.scale} --record {options.record}"
+        command = (
+            f"python -m rerank_lab.course.specter --scale {data.scale} --record {options.record}"
+        )
         import torch
 
         records.write_record(

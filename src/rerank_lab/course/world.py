@@ -10,7 +10,7 @@ or that the course builds itself. The choice is made once per process:
    minute on timeouts); an answer means online;
 3. without the Hub (``HF_HUB_OFFLINE=1`` or no answer), the online world still runs **from the
    local Hugging Face cache** when it holds every asset the notebook needs (a classroom's copy
-   made by ``python -m rerank_lab.hub prefetch``; CI's same-named stand-ins, reported as a
+   made by ``python -m rerank_lab.course.hub prefetch``; CI's same-named stand-ins, reported as a
    rehearsal). A cache holding only some of them is named, with the command that fetches the
    rest, and the offline world runs.
 
@@ -116,14 +116,14 @@ def _decide(notebook: str | None) -> World:
 
 def _stand_ins(notebook: str | None) -> bool:
     """Whether any asset the notebook needs is one of the rehearsal's stand-ins."""
-    from rerank_lab import hub
+    from rerank_lab.course import hub
 
     return any(hub.is_standin(asset) for asset in hub.needed(notebook))
 
 
 def _from_local_cache(notebook: str | None, why: str) -> World:
     """Online from the local Hugging Face cache when it holds what the notebook needs."""
-    from rerank_lab import hub
+    from rerank_lab.course import hub
 
     needed, lacking = hub.needed(notebook), hub.missing(notebook)
     if needed and not lacking:
@@ -143,7 +143,7 @@ def _from_local_cache(notebook: str | None, why: str) -> World:
             f"The local Hugging Face cache holds {len(needed) - len(lacking)} of the "
             f"{len(needed)} online assets {which} needs; missing: "
             f"{', '.join(asset.id for asset in lacking)}. Fetch them where the Hub answers "
-            f"with `python -m rerank_lab.hub prefetch{option}` and copy that HF_HOME here."
+            f"with `python -m rerank_lab.course.hub prefetch{option}` and copy that HF_HOME here."
         )
         why += f"; the local Hugging Face cache lacks {len(lacking)} of {which}'s assets"
     return World("offline", why)

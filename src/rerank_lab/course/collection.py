@@ -37,10 +37,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
-from rerank_lab import pubmed
+from rerank_lab.course import pubmed
+from rerank_lab.course.settings import Scale, cache_dir, data_dir
+from rerank_lab.course.settings import scale as current_scale
 from rerank_lab.data import JudgedSet
-from rerank_lab.settings import Scale, cache_dir, data_dir
-from rerank_lab.settings import scale as current_scale
 
 if TYPE_CHECKING:
     import datasets
@@ -329,7 +329,7 @@ def _cached(scale: Scale, documents_key: tuple, questions_mtime: float) -> Colle
 def load_collection(scale: Scale | None = None) -> Collection:
     """The collection at ``scale`` (the run's scale by default), built once per process.
 
-    Needs the parsed corpus (``make data`` fetches it once; see ``rerank_lab.pubmed``).
+    Needs the parsed corpus (``make data`` fetches it once; see ``rerank_lab.course.pubmed``).
     """
     chosen = scale or current_scale()
     questions = data_dir() / QUESTIONS_FILE

@@ -1,6 +1,6 @@
 """The encoding benchmark of notebook 07, section 5: one process, a process pool, Ray Data.
 
-``python -m rerank_lab.bench_parallel [--chunks N] [--json]``
+``python -m rerank_lab.course.bench_parallel [--chunks N] [--json]``
 
 The same first ``N`` chunks of the full-scale test corpus (2,048 by default) are encoded by the
 course bi-encoder in plain float32 torch, four ways, and each way's *start-up* (what it pays
@@ -10,14 +10,14 @@ once: loading the model, starting processes or actors) is kept apart from its *s
 * one process, torch using every core (start-up: loading the model);
 * sentence-transformers' multi-process pool, one process per core with one thread each
   (start-up: starting the pool and a first small encode, which loads the model in each);
-* Ray Data with 1 and with 2 one-CPU actors on a local cluster (``rerank_lab.cluster``), the
+* Ray Data with 1 and with 2 one-CPU actors on a local cluster (``rerank_lab.course.cluster``), the
   notebook's pipeline: blocks from pandas, a callable class per actor, Parquet shards out. The
   cluster's own start is timed once; each run's start-up is the time until its first batch
   starts encoding, and its rate counts from there to the last batch's end (each batch records
   both times).
 
 Then the faiss HNSW build (M=32, as in the notebook) over a corpus of the full corpus's size,
-made of the encoded vectors and distractor copies (``rl.scaling.distractor_copies``), for the
+made of the encoded vectors and distractor copies (``rl.course.scaling.distractor_copies``), for the
 arithmetic of a larger cluster. Run it alone on the machine: every number is a wall-clock time.
 """
 
@@ -134,7 +134,7 @@ def _ray_data(model_path: str, texts: list[str], actors: int, folder: Path) -> d
 
 
 def _hnsw_build_seconds(vectors: np.ndarray, size: int) -> dict[str, float]:
-    from rerank_lab import scaling
+    from rerank_lab.course import scaling
 
     copies = max(1, round(size / len(vectors)))
     corpus = scaling.distractor_copies(vectors.astype(np.float32), copies)
@@ -145,7 +145,8 @@ def _hnsw_build_seconds(vectors: np.ndarray, size: int) -> dict[str, float]:
 
 def run(chunks: int) -> dict[str, Any]:
     """Encode the first ``chunks`` chunks four ways and time the HNSW build (see the module)."""
-    from rerank_lab import cluster, collection, models
+    from rerank_lab import models
+    from rerank_lab.course import cluster, collection
 
     corpus = collection.load_collection("full").judged("test").passages
     texts = corpus["text"].tolist()[:chunks]

@@ -11,7 +11,7 @@ data, with 300 further news documents of the same source for "background" use:
 - ``lee_background.cor``: the 300 background documents, one per line, never scored.
 
 They are read straight out of **one pinned gensim wheel**, fetched with ``pip download
---no-deps`` and never installed (:mod:`rerank_lab.downloads`). gensim wheels are compiled per
+--no-deps`` and never installed (:mod:`rerank_lab.course.downloads`). gensim wheels are compiled per
 platform, so the pin names one fixed platform (CPython 3.11, manylinux x86_64) with pip's
 ``--platform``/``--python-version``/``--only-binary`` options: pip then downloads exactly that
 file on any machine (Windows, macOS, ARM, any Python), because nothing is installed. The sdist
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rerank_lab import downloads
-from rerank_lab.downloads import PinnedFile
+from rerank_lab.course import downloads
+from rerank_lab.course.downloads import PinnedFile
 
 __all__ = [
     "LeeCorpus",
@@ -76,7 +76,7 @@ BACKGROUND_MEMBER = DATA_FOLDER + "lee_background.cor"
 ENCODING = "latin-1"
 
 _ADVICE = (
-    "Run `python -m rerank_lab.lee` once on a machine that can reach PyPI, or copy a filled "
+    "Run `python -m rerank_lab.course.lee` once on a machine that can reach PyPI, or copy a filled "
     "data/cache/ folder (its downloads/ subfolder holds the wheel) from such a machine into this "
     "checkout (or point RERANK_LAB_CACHE at a copy of it)."
 )
@@ -211,7 +211,7 @@ def pairs_within(pairs: pd.DataFrame, documents: list[int]) -> pd.DataFrame:
 
 
 def main() -> int:
-    """``python -m rerank_lab.lee``: fetch the wheel into the cache and print what it holds."""
+    """``python -m rerank_lab.course.lee``: fetch the wheel into the cache and print what it holds."""
     corpus = load()
     print(corpus)
     pairs = scored_pairs(corpus)
