@@ -49,12 +49,12 @@ REHEARSE         = RERANK_LAB_OFFLINE= HF_HUB_OFFLINE=1 HF_HOME=$(1)
 
 $(STANDINS)/.built: $(STAMP) src/rerank_lab/course/standins.py src/rerank_lab/course/hub.py
 	$(MAKE) --no-print-directory data
-	$(BIN)/python -m rerank_lab.course.hub standins $(STANDINS)
+	$(BIN)/python -m rerank_lab.course.standins $(STANDINS)
 	touch $@
 
 $(STANDINS_LATEST)/.built: $(LATEST_STAMP) src/rerank_lab/course/standins.py src/rerank_lab/course/hub.py
 	$(MAKE) --no-print-directory data
-	$(LATEST_BIN)/python -m rerank_lab.course.hub standins $(STANDINS_LATEST)
+	$(LATEST_BIN)/python -m rerank_lab.course.standins $(STANDINS_LATEST)
 	touch $@
 
 standins: $(STANDINS)/.built  ## Write the online rehearsal's stand-in Hugging Face cache (build/hf-standins)
@@ -123,7 +123,7 @@ hub-cache: setup  ## Download the online world's models and data sets into $HF_H
 clean-cache:  ## Delete downloads, parsed corpora and cached embeddings (data/cache)
 	rm -rf data/cache
 
-# Classroom and Colab readiness (see the README's teacher's kit and contributing sections).
+# Classroom and Colab readiness (see docs/teaching.md and docs/development.md).
 .PHONY: browser-check colab-check colab-resolve executed
 RERANK_LAB_SCALE ?= full
 NB ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb) $(wildcard notebooks/solutions/*.ipynb)

@@ -21,7 +21,9 @@ import pytest
 import torch
 
 from rerank_lab import encode as enc
-from rerank_lab.encode import EmbeddingCache, encode, store_key
+from rerank_lab.course import embedding_cache as cache
+from rerank_lab.course.embedding_cache import EmbeddingCache, store_key
+from rerank_lab.encode import encode
 
 pytestmark = pytest.mark.usefixtures("temp_cache", "empty_memory")
 
@@ -40,9 +42,9 @@ OPTIONS = {"normalize": True, "prompt_name": None}
 @pytest.fixture
 def empty_memory() -> Iterator[None]:
     """Nothing remembered in memory (loaded stores, fingerprints) before or after a test."""
-    enc.clear_memory()
+    cache.clear_memory()
     yield
-    enc.clear_memory()
+    cache.clear_memory()
 
 
 class EncodeSpy:
@@ -154,7 +156,7 @@ def test_minilm_mixed_cached_and_new_texts_match_the_model_in_input_order(
     assert spy.texts == [[TEXTS[4], TEXTS[5]]]
     assert embeddings.shape == direct.shape and embeddings.dtype == np.float32
     np.testing.assert_allclose(embeddings, direct, atol=1e-6)
-    enc.clear_memory()  # a new kernel: the same rows, read back from disk
+    cache.clear_memory()  # a new kernel: the same rows, read back from disk
     np.testing.assert_array_equal(_quiet_encode(minilm, texts=mixed), embeddings)
     assert spy.calls == 1
 
@@ -251,7 +253,9 @@ def test_repeated_texts_are_encoded_once(
     for i, text in enumerate(texts):
         np.testing.assert_array_equal(embeddings[i], embeddings[texts.index(text)])
     _, meta_path = _only_shard(_store(temp_cache, tiny_bi_encoder))
-    assert json.loads(meta_path.read_text())["hashes"] == enc.text_hashes(TEXTS[1::-1] + TEXTS[2:3])
+    assert json.loads(meta_path.read_text())["hashes"] == cache.text_hashes(
+        TEXTS[1::-1] + TEXTS[2:3]
+    )
 
 
 def test_shard_describes_itself(tiny_bi_encoder: Any, temp_cache: Path) -> None:
@@ -260,13 +264,13 @@ def test_shard_describes_itself(tiny_bi_encoder: Any, temp_cache: Path) -> None:
     folder = _store(temp_cache, tiny_bi_encoder, normalize=False)
     array_path, meta_path = _only_shard(folder)
     meta = json.loads(meta_path.read_text())
-    assert meta["format"] == enc.CACHE_FORMAT
+    assert meta["format"] == cache.CACHE_FORMAT
     assert meta["shape"] == [len(TEXTS), 32]
     assert meta["dtype"] == "float32"
-    assert meta["hashes"] == enc.text_hashes(TEXTS)
-    assert meta["checksum"] == enc._shard_checksum(meta["hashes"], embeddings)
+    assert meta["hashes"] == cache.text_hashes(TEXTS)
+    assert meta["checksum"] == cache._shard_checksum(meta["hashes"], embeddings)
     assert meta["store"]["options"] == {"normalize": False, "prompt_name": None}
-    assert meta["store"]["model"] == enc.model_fingerprint(tiny_bi_encoder)
+    assert meta["store"]["model"] == cache.model_fingerprint(tiny_bi_encoder)
     assert meta["store"]["max_seq_length"] == 64
     assert store_key(tiny_bi_encoder, {**OPTIONS, "normalize": False}) == folder.name
     np.testing.assert_array_equal(np.load(array_path), embeddings)
@@ -274,11 +278,11 @@ def test_shard_describes_itself(tiny_bi_encoder: Any, temp_cache: Path) -> None:
 
 def test_text_hashes_are_per_text() -> None:
     """Each text has its own 32-hex-digit hash, equal texts equal hashes."""
-    hashes = enc.text_hashes(["ab", "c", "a", "bc", "ab", ""])
+    hashes = cache.text_hashes(["ab", "c", "a", "bc", "ab", ""])
     assert all(len(h) == 32 and int(h, 16) >= 0 for h in hashes)
     assert hashes[0] == hashes[4]
     assert len(set(hashes)) == 5
-    assert enc.text_hashes(["café"]) != enc.text_hashes(["cafe"])
+    assert cache.text_hashes(["café"]) != cache.text_hashes(["cafe"])
 
 
 def test_atomic_writes_leave_no_temporary_files(tiny_bi_encoder: Any, temp_cache: Path) -> None:
@@ -298,19 +302,19 @@ def test_a_write_interrupted_between_the_two_files_is_a_silent_miss(
 ) -> None:
     """Killed after the .npy but before the .json: no shard exists, the next call re-encodes
     (without a warning) and overwrites the stray .npy with a complete shard."""
-    real_write = enc.write_atomically
+    real_write = cache.write_atomically
 
     def interrupted(path: Path, write: Any) -> None:
         if path.suffix == ".json":
             raise KeyboardInterrupt
         real_write(path, write)
 
-    monkeypatch.setattr(enc, "write_atomically", interrupted)
+    monkeypatch.setattr(cache, "write_atomically", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _quiet_encode(tiny_bi_encoder)
     folder = _store(temp_cache, tiny_bi_encoder)
     assert [name[-4:] for name in _files(folder)] == [".npy"]
-    monkeypatch.setattr(enc, "write_atomically", real_write)
+    monkeypatch.setattr(cache, "write_atomically", real_write)
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -344,7 +348,7 @@ def test_an_explicit_cache_puts_entries_elsewhere(
     (store.root / "0123.npy").write_bytes(b"an entry of the old one-file-per-list format")
     assert store.clear() == 3
     assert _files(store.root) == []
-    assert store.get(key, enc.text_hashes(TEXTS))[0] is None  # nothing left in memory either
+    assert store.get(key, cache.text_hashes(TEXTS))[0] is None  # nothing left in memory either
 
 
 def test_default_cache_lives_under_rerank_lab_cache(temp_cache: Path) -> None:
@@ -366,9 +370,9 @@ def test_a_pandas_column_is_a_list_of_texts(
 def test_store_api_get_and_add(tiny_bi_encoder: Any, tmp_path: Path) -> None:
     """get() reports found rows (zeros elsewhere); add() checks what it is given."""
     store = EmbeddingCache(tmp_path / "cache")
-    description = enc.store_description(tiny_bi_encoder, OPTIONS)
+    description = cache.store_description(tiny_bi_encoder, OPTIONS)
     key = store_key(tiny_bi_encoder, OPTIONS)
-    hashes = enc.text_hashes(TEXTS)
+    hashes = cache.text_hashes(TEXTS)
     assert store.get(key, hashes)[0] is None
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     store.add(key, hashes[:3], vectors, description)
@@ -398,10 +402,10 @@ def test_a_shard_written_by_another_process_is_picked_up(
 ) -> None:
     """The in-memory index notices a shard that appeared on disk since it was loaded."""
     first = _quiet_encode(tiny_bi_encoder, texts=TEXTS[:3])
-    description = enc.store_description(tiny_bi_encoder, OPTIONS)
+    description = cache.store_description(tiny_bi_encoder, OPTIONS)
     key = store_key(tiny_bi_encoder, OPTIONS)
     others = np.full((3, 32), 0.5, dtype=np.float32)
-    EmbeddingCache.default()._write_shard(key, enc.text_hashes(TEXTS[3:]), others, description)
+    EmbeddingCache.default()._write_shard(key, cache.text_hashes(TEXTS[3:]), others, description)
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
     embeddings = _quiet_encode(tiny_bi_encoder)
     assert spy.calls == 0
@@ -414,7 +418,7 @@ def test_a_shard_removed_while_loading_is_not_corrupt(
     """A shard listed but gone when read (merged away by another process) is silently skipped
     and the folder listed again."""
     first = _quiet_encode(tiny_bi_encoder)
-    enc.clear_memory()
+    cache.clear_memory()
     real_scan = EmbeddingCache._scan
     calls: list[int] = []
 
@@ -438,7 +442,7 @@ def test_many_small_shards_are_merged_but_the_largest_is_kept(
     tiny_bi_encoder: Any, monkeypatch: pytest.MonkeyPatch, temp_cache: Path
 ) -> None:
     """Past MAX_SHARDS the smaller shards become one; results stay identical, nothing re-encoded."""
-    monkeypatch.setattr(enc, "MAX_SHARDS", 3)
+    monkeypatch.setattr(cache, "MAX_SHARDS", 3)
     folder = _store(temp_cache, tiny_bi_encoder)
     corpus = [f"document number {i}" for i in range(20)]
     expected = {"corpus": _quiet_encode(tiny_bi_encoder, texts=corpus)}
@@ -452,7 +456,7 @@ def test_many_small_shards_are_merged_but_the_largest_is_kept(
     expected[TEXTS[3]] = _quiet_encode(tiny_bi_encoder, texts=[TEXTS[3]])
     assert len(_shards(folder)) == 3
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
-    enc.clear_memory()
+    cache.clear_memory()
     np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder, texts=corpus), expected["corpus"])
     for i in range(4):
         np.testing.assert_array_equal(
@@ -473,10 +477,10 @@ def test_compact_merges_everything_into_one_shard(
     store, key = EmbeddingCache.default(), folder.name
     assert store.compact(key)
     _, meta_path = _only_shard(folder)
-    assert sorted(json.loads(meta_path.read_text())["hashes"]) == sorted(enc.text_hashes(TEXTS))
+    assert sorted(json.loads(meta_path.read_text())["hashes"]) == sorted(cache.text_hashes(TEXTS))
     assert not store.compact(key)  # one shard: nothing to do
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
-    enc.clear_memory()
+    cache.clear_memory()
     np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder), before)
     assert spy.calls == 0
 
@@ -486,70 +490,16 @@ def test_texts_cached_twice_are_kept_once_by_a_merge(
 ) -> None:
     """Two processes may each cache the same text; a merge keeps the row that was served."""
     _quiet_encode(tiny_bi_encoder, texts=TEXTS[:4])
-    description = enc.store_description(tiny_bi_encoder, OPTIONS)
+    description = cache.store_description(tiny_bi_encoder, OPTIONS)
     key = store_key(tiny_bi_encoder, OPTIONS)
     store = EmbeddingCache.default()
-    store._write_shard(key, enc.text_hashes(TEXTS[2:]), np.ones((4, 32), np.float32), description)
+    store._write_shard(key, cache.text_hashes(TEXTS[2:]), np.ones((4, 32), np.float32), description)
     served = _quiet_encode(tiny_bi_encoder)
     assert store.compact(key)
     _, meta_path = _only_shard(_store(temp_cache, tiny_bi_encoder))
-    assert sorted(json.loads(meta_path.read_text())["hashes"]) == sorted(enc.text_hashes(TEXTS))
-    enc.clear_memory()
+    assert sorted(json.loads(meta_path.read_text())["hashes"]) == sorted(cache.text_hashes(TEXTS))
+    cache.clear_memory()
     np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder), served)
-
-
-def _legacy_entry(model: Any, root: Path, texts: list[str], array: np.ndarray) -> Path:
-    """Write an entry as cache format 1 did: <key>.npy and <key>.json for a whole list."""
-    import hashlib
-
-    key = enc.legacy_key(model, texts, OPTIONS)
-    root.mkdir(parents=True, exist_ok=True)
-    np.save(root / f"{key}.npy", array)
-    meta = {
-        "format": 1,
-        "shape": list(array.shape),
-        "dtype": str(array.dtype),
-        "checksum": hashlib.blake2b(array.tobytes(), digest_size=16).hexdigest(),
-        "rows": len(texts),
-        "options": OPTIONS,
-    }
-    (root / f"{key}.json").write_text(json.dumps(meta))
-    return root / f"{key}.npy"
-
-
-def test_an_old_format_entry_is_imported_not_encoded_again(
-    tiny_bi_encoder: Any, monkeypatch: pytest.MonkeyPatch, temp_cache: Path
-) -> None:
-    """A whole-list entry of cache format 1 becomes a shard of the store, then is deleted."""
-    texts = [*TEXTS, TEXTS[0]]
-    old = np.arange(7 * 32, dtype=np.float32).reshape(7, 32)
-    old[6] = old[0]
-    root = temp_cache / "embeddings"
-    other = _legacy_entry(tiny_bi_encoder, root, TEXTS[:2], np.ones((2, 32), np.float32))
-    _legacy_entry(tiny_bi_encoder, root, texts, old)
-    spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
-    np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder, texts=texts), old)
-    assert spy.calls == 0
-    assert _files(root) == sorted(
-        [other.name, other.with_suffix(".json").name, _store(temp_cache, tiny_bi_encoder).name]
-    )
-    np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder, texts=TEXTS[3:]), old[3:6])
-    assert spy.calls == 0
-
-
-def test_a_corrupt_old_format_entry_is_deleted_and_encoded(
-    tiny_bi_encoder: Any, monkeypatch: pytest.MonkeyPatch, temp_cache: Path
-) -> None:
-    """A format-1 entry that fails its checks is never imported."""
-    root = temp_cache / "embeddings"
-    array_path = _legacy_entry(tiny_bi_encoder, root, TEXTS, np.ones((6, 32), np.float32))
-    np.save(array_path, np.zeros((6, 32), np.float32))
-    spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
-    with pytest.warns(UserWarning, match="Old-format embedding cache entry .* is corrupt"):
-        embeddings = _quiet_encode(tiny_bi_encoder)
-    assert spy.texts == [TEXTS]
-    assert not np.allclose(embeddings, 0)
-    assert _files(root) == [_store(temp_cache, tiny_bi_encoder).name]
 
 
 def test_a_cache_that_cannot_be_written_still_gives_the_embeddings(
@@ -560,7 +510,7 @@ def test_a_cache_that_cannot_be_written_still_gives_the_embeddings(
     def refuse(path: Path, write: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(enc, "write_atomically", refuse)
+    monkeypatch.setattr(cache, "write_atomically", refuse)
     with pytest.warns(UserWarning, match=r"Could not write to the embedding cache .*No space"):
         embeddings = _quiet_encode(tiny_bi_encoder)
     direct = tiny_bi_encoder.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
@@ -610,7 +560,7 @@ def test_store_key_depends_on_the_pooling(tiny_bi_encoder: Any, tiny_bert_dir: P
     cls = SentenceTransformer(
         modules=[transformer, models.Pooling(32, pooling_mode="cls")], device="cpu"
     )
-    assert enc.model_fingerprint(cls) == enc.model_fingerprint(tiny_bi_encoder)
+    assert cache.model_fingerprint(cls) == cache.model_fingerprint(tiny_bi_encoder)
     assert store_key(cls, OPTIONS) != store_key(tiny_bi_encoder, OPTIONS)
 
 
@@ -632,7 +582,7 @@ def test_fingerprint_is_the_same_for_the_same_weights(
     again = SentenceTransformer(
         modules=[transformer, models.Pooling(32, pooling_mode="mean")], device="cpu"
     )
-    assert enc.model_fingerprint(again) == enc.model_fingerprint(tiny_bi_encoder)
+    assert cache.model_fingerprint(again) == cache.model_fingerprint(tiny_bi_encoder)
     assert store_key(again, OPTIONS) == store_key(tiny_bi_encoder, OPTIONS)
 
 
@@ -642,7 +592,7 @@ def test_fingerprint_is_remembered_until_a_weight_changes(
     """The weights are hashed once per model; an optimiser step makes them hashed again."""
     import hashlib
 
-    fingerprint = enc.model_fingerprint(tiny_bi_encoder)
+    fingerprint = cache.model_fingerprint(tiny_bi_encoder)
     real = hashlib.blake2b
     hashed: list[int] = []
 
@@ -650,24 +600,24 @@ def test_fingerprint_is_remembered_until_a_weight_changes(
         hashed.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(enc.hashlib, "blake2b", counting)
-    assert enc.model_fingerprint(tiny_bi_encoder) == fingerprint
+    monkeypatch.setattr(cache.hashlib, "blake2b", counting)
+    assert cache.model_fingerprint(tiny_bi_encoder) == fingerprint
     assert hashed == []
     optimizer = torch.optim.SGD(tiny_bi_encoder.parameters(), lr=0.1)
     features = tiny_bi_encoder.preprocess(TEXTS[:2])
     tiny_bi_encoder(features)["sentence_embedding"].sum().backward()
     optimizer.step()
-    assert enc.model_fingerprint(tiny_bi_encoder) != fingerprint
+    assert cache.model_fingerprint(tiny_bi_encoder) != fingerprint
     assert hashed == [1]
 
 
 def test_a_change_behind_pytorchs_back_needs_clear_memory(tiny_bi_encoder: Any) -> None:
     """param.data.mul_() bypasses the version counter: the documented caveat and its cure."""
-    fingerprint = enc.model_fingerprint(tiny_bi_encoder)
+    fingerprint = cache.model_fingerprint(tiny_bi_encoder)
     next(tiny_bi_encoder.parameters()).data.mul_(2)
-    assert enc.model_fingerprint(tiny_bi_encoder) == fingerprint  # stale, as documented
-    enc.clear_memory()
-    assert enc.model_fingerprint(tiny_bi_encoder) != fingerprint
+    assert cache.model_fingerprint(tiny_bi_encoder) == fingerprint  # stale, as documented
+    cache.clear_memory()
+    assert cache.model_fingerprint(tiny_bi_encoder) != fingerprint
 
 
 def test_normalize_option_misses_the_cache(
@@ -714,7 +664,7 @@ def _corrupt_and_reencode(
     folder = _store(temp_cache, tiny_bi_encoder)
     array_path, meta_path = _only_shard(folder)
     damage(array_path, meta_path)
-    enc.clear_memory()  # a new kernel (damage in place may keep a file's size and mtime)
+    cache.clear_memory()  # a new kernel (damage in place may keep a file's size and mtime)
     if warning is None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # a plain miss is silent
@@ -726,7 +676,7 @@ def _corrupt_and_reencode(
     assert spy.texts == [TEXTS, TEXTS]
     np.testing.assert_allclose(rebuilt, original, atol=1e-6)
     _only_shard(folder)  # rebuilt as one complete shard again
-    enc.clear_memory()
+    cache.clear_memory()
     np.testing.assert_array_equal(_quiet_encode(tiny_bi_encoder), rebuilt)
     assert spy.calls == 2  # and trusted again
 
@@ -768,7 +718,7 @@ def _rewrite(array_path: Path, meta_path: Path, array: np.ndarray, **changes: An
     """Save ``array`` and metadata that matches it (shape, checksum) except for ``changes``."""
     meta = json.loads(meta_path.read_text())
     meta.update(shape=list(array.shape), **changes)
-    meta["checksum"] = enc._shard_checksum(meta["hashes"], array)
+    meta["checksum"] = cache._shard_checksum(meta["hashes"], array)
     np.save(array_path, array)
     meta_path.write_text(json.dumps(meta))
 
@@ -871,9 +821,9 @@ def test_only_the_texts_of_a_corrupt_shard_are_encoded_again(
     _quiet_encode(tiny_bi_encoder, texts=TEXTS[:4])
     original = _quiet_encode(tiny_bi_encoder)
     folder = _store(temp_cache, tiny_bi_encoder)
-    newer = enc._shard_id(enc.text_hashes(TEXTS[4:]))
+    newer = cache._shard_id(cache.text_hashes(TEXTS[4:]))
     _changed_values(folder / f"{newer}.npy", folder / f"{newer}.json")
-    enc.clear_memory()
+    cache.clear_memory()
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
     with pytest.warns(UserWarning, match=rf"{newer}\.npy is corrupt \(checksum\)"):
         rebuilt = _quiet_encode(tiny_bi_encoder)
@@ -887,11 +837,11 @@ def test_a_shard_of_another_width_is_not_mixed_in(
 ) -> None:
     """A self-consistent shard whose vectors are narrower than the store's is discarded."""
     original = _quiet_encode(tiny_bi_encoder, texts=TEXTS[:4])
-    description = enc.store_description(tiny_bi_encoder, OPTIONS)
+    description = cache.store_description(tiny_bi_encoder, OPTIONS)
     key = store_key(tiny_bi_encoder, OPTIONS)
     narrow = np.ones((2, 16), dtype=np.float32)
     shard = EmbeddingCache.default()._write_shard(
-        key, enc.text_hashes(TEXTS[4:]), narrow, description
+        key, cache.text_hashes(TEXTS[4:]), narrow, description
     )
     spy = EncodeSpy(tiny_bi_encoder, monkeypatch)
     with pytest.warns(UserWarning, match=rf"{shard}\.npy is corrupt \(width 16 != 32\)"):
@@ -905,19 +855,19 @@ def test_get_of_a_corrupt_shard_removes_it(tiny_bi_encoder: Any, tmp_path: Path)
     """EmbeddingCache.get itself reports the texts of a corrupt shard missing and deletes it."""
     store = EmbeddingCache(tmp_path)
     key = store_key(tiny_bi_encoder, OPTIONS)
-    hashes = enc.text_hashes(TEXTS[:3])
+    hashes = cache.text_hashes(TEXTS[:3])
     store.add(
         key,
         hashes,
         np.ones((3, 2), dtype=np.float32),
-        enc.store_description(tiny_bi_encoder, OPTIONS),
+        cache.store_description(tiny_bi_encoder, OPTIONS),
     )
     vectors, found = store.get(key, hashes)
     assert found.all()
     np.testing.assert_array_equal(vectors, np.ones((3, 2)))
     (shard,) = store.shards(key)
     np.save(tmp_path / key / f"{shard}.npy", np.zeros((3, 2), dtype=np.float32))
-    enc.clear_memory()
+    cache.clear_memory()
     with pytest.warns(UserWarning, match=rf"Embedding cache shard .*{shard}\.npy is corrupt"):
         vectors, found = store.get(key, hashes)
     assert vectors is None and not found.any()
@@ -953,8 +903,8 @@ def test_an_empty_corpus_is_refused(tiny_bi_encoder: Any, empty: Any) -> None:
     ],
 )
 def test_non_string_texts_are_named(tiny_bi_encoder: Any, texts: list[Any], message: str) -> None:
-    """The first non-text is named by position, with how to pass a text column."""
-    with pytest.raises(TypeError, match=rf"{message}: pass the text column, e\.g\. df\['text'\]"):
+    """The first non-text is named by position, with how to pass a list of texts."""
+    with pytest.raises(TypeError, match=rf"{message}: pass a list of texts, e\.g\. df\['text'\]"):
         _quiet_encode(tiny_bi_encoder, texts=texts)
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from rerank_lab import encode as enc
 from rerank_lab import models
+from rerank_lab.course import embedding_cache as cache
 from rerank_lab.course import fast_encode
 from rerank_lab.data import load_mini
 
@@ -133,25 +134,25 @@ def test_onnx_fingerprint_is_the_onnx_files_hash_and_stable(
     """An ONNX model has no torch weights: its fingerprint hashes the ONNX file, so it differs
     from the plain model's and from an empty model's, and a fresh load gives the same one."""
     assert minilm_fast.state_dict() == {}
-    (name, digest), *rest = enc.onnx_digests(minilm_fast)
+    (name, digest), *rest = cache.onnx_digests(minilm_fast)
     assert not rest and name.endswith(".onnx")
     folder = Path(minilm_fast.rerank_lab_source)
     manifest = json.loads((folder / fast_encode.MANIFEST).read_text())
     assert digest == manifest["blake2b"]
     again = fast_encode.to_fast(minilm, name="all-MiniLM-L6-v2")
     assert again is not minilm_fast
-    assert enc.model_fingerprint(again) == enc.model_fingerprint(minilm_fast)
-    assert enc.model_fingerprint(minilm_fast) != enc.model_fingerprint(minilm)
+    assert cache.model_fingerprint(again) == cache.model_fingerprint(minilm_fast)
+    assert cache.model_fingerprint(minilm_fast) != cache.model_fingerprint(minilm)
     options = {"normalize": True, "prompt_name": None}
-    assert enc.store_key(again, options) == enc.store_key(minilm_fast, options)
-    assert enc.store_key(minilm_fast, options) != enc.store_key(minilm, options)
+    assert cache.store_key(again, options) == cache.store_key(minilm_fast, options)
+    assert cache.store_key(minilm_fast, options) != cache.store_key(minilm, options)
 
 
 def test_fast_and_plain_embeddings_are_cached_apart(
     minilm: Any, minilm_fast: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     texts = ["Aspirin and the risk of a first heart attack.", "Sleep and memory in older adults."]
-    store = enc.EmbeddingCache(tmp_path / "embeddings")
+    store = cache.EmbeddingCache(tmp_path / "embeddings")
     plain = enc.encode(minilm, texts, cache=store, show_progress=False)
     fast = enc.encode(minilm_fast, texts, cache=store, show_progress=False)
     assert len([p for p in store.root.iterdir() if p.is_dir()]) == 2
@@ -394,7 +395,7 @@ def test_other_weights_get_another_folder(
         next(tiny_bi_encoder.parameters()).add_(0.5)
     other = fast_encode.to_fast(tiny_bi_encoder, name="tiny")
     assert Path(other.rerank_lab_source) != folder
-    assert enc.model_fingerprint(other) != enc.model_fingerprint(fast)
+    assert cache.model_fingerprint(other) != cache.model_fingerprint(fast)
 
 
 def test_the_layout_is_measured_once_per_situation_and_remembered(

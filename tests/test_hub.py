@@ -44,11 +44,10 @@ def test_the_models_the_course_loads_are_all_listed() -> None:
 def test_dry_run_lists_sizes_and_answers_at_once_without_the_hub(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rerank_lab.course import world
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     probes = []
-    monkeypatch.setattr(world, "hub_answers", lambda: probes.append(1) or False)
+    monkeypatch.setattr(hub, "hub_answers", lambda: probes.append(1) or False)
     assert hub.main(["prefetch", "--dry-run", "--notebook", "02"]) == 0
     said = capsys.readouterr().out
     assert "cross-encoder/stsb-TinyBERT-L4" in said and "BAAI" not in said
@@ -168,7 +167,7 @@ def test_specter2_stand_ins_load_through_the_adapters_library(stand_in_home: Pat
     """In a fresh process (the Hugging Face libraries read HF_HOME once, at import)."""
     pytest.importorskip("adapters", reason="notebook 05's extra is not installed")
     code = (
-        "from rerank_lab import specter\n"
+        "from rerank_lab.course import specter\n"
         "model, tokenizer = specter.load_specter2(('proximity', 'adhoc_query'))\n"
         "print(sorted(model.adapters_config.adapters))\n"
         "print(specter.specter2_embed(model, tokenizer, ['a title [SEP] abstract'], 'proximity')"

@@ -16,6 +16,7 @@ import pytest
 from sentence_transformers import CrossEncoder, SentenceTransformer
 
 from rerank_lab import models
+from rerank_lab.course import offline_models
 
 pytestmark = pytest.mark.usefixtures("fresh_world")
 
@@ -34,10 +35,10 @@ def online(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def course_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A temp data/ folder for models.py, without the course's trained reranker."""
+    """A temp data/ folder for model loading, without the course's trained reranker."""
     folder = tmp_path / "data"
     folder.mkdir()
-    monkeypatch.setattr(models, "data_dir", lambda: folder)
+    monkeypatch.setattr(offline_models, "data_dir", lambda: folder)
     return folder
 
 

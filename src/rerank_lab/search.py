@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
+from rerank_lab.checks import check_k, check_texts
+
 if TYPE_CHECKING:
     import torch
     from sentence_transformers import CrossEncoder
@@ -21,18 +23,6 @@ if TYPE_CHECKING:
 class Hit(TypedDict):
     corpus_id: int
     score: float
-
-
-def _check_k(k: int, corpus_size: int, what: str = "k") -> None:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(k).__name__}.")
-    if k < 1:
-        raise ValueError(f"{what} must be at least 1, got {k}.")
-    if k > corpus_size:
-        raise ValueError(
-            f"{what}={k} is larger than the corpus ({corpus_size} documents); ask for at most "
-            f"{corpus_size}."
-        )
 
 
 def _as_matrix(embeddings: object, name: str) -> np.ndarray:
@@ -55,17 +45,6 @@ def _as_matrix(embeddings: object, name: str) -> np.ndarray:
     return embeddings
 
 
-def _check_texts(texts: Sequence[str], what: str) -> list[str]:
-    texts = list(texts)
-    bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
-    if bad is not None:
-        raise TypeError(
-            f"{what} {bad} is a {type(texts[bad]).__name__}, not a str: pass a list of texts, "
-            "e.g. df['text'].tolist()."
-        )
-    return texts
-
-
 def semantic_search(
     query_embeddings: np.ndarray, corpus_embeddings: np.ndarray, k: int = 10
 ) -> list[list[Hit]]:
@@ -81,7 +60,7 @@ def semantic_search(
             f"Query and corpus embeddings differ in dimension ({queries.shape[1]} vs "
             f"{corpus.shape[1]}): were they made by the same model?"
         )
-    _check_k(k, corpus.shape[0])
+    check_k(k, corpus.shape[0])
     queries = queries / np.clip(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12, None)
     corpus = corpus / np.clip(np.linalg.norm(corpus, axis=1, keepdims=True), 1e-12, None)
     scores = queries @ corpus.T
@@ -115,7 +94,7 @@ class BM25Index:
 
         if isinstance(corpus, str) or not len(corpus):
             raise ValueError("BM25Index needs a non-empty list of documents.")
-        corpus = _check_texts(corpus, "Document")
+        corpus = check_texts(corpus, "Document")
         self._tokenizer = Tokenizer(stemmer=Stemmer.Stemmer("english"), stopwords="en")
         tokens = self._tokenizer.tokenize(corpus, update_vocab=True, show_progress=False)
         self._bm25 = bm25s.BM25(k1=k1, b=b)
@@ -131,10 +110,10 @@ class BM25Index:
         """
         if isinstance(queries, str):
             queries = [queries]
-        queries = _check_texts(queries, "Query")
+        queries = check_texts(queries, "Query")
         if not queries:
             raise ValueError("search() got no queries; pass a query string or a list of them.")
-        _check_k(k, self.size)
+        check_k(k, self.size)
         tokens = self._tokenizer.tokenize(queries, update_vocab=False, show_progress=False)
         ids, scores = self._bm25.retrieve(tokens, k=k, show_progress=False)
         return [

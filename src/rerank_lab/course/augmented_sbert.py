@@ -53,7 +53,9 @@ import pandas as pd
 
 from rerank_lab.course import artefacts
 from rerank_lab.course.files import safetensors_header, write_atomically
+from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import Scale, cache_dir
+from rerank_lab.metrics import bootstrap_interval
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
@@ -367,21 +369,14 @@ def bootstrap_difference(
     too narrow: an interval that crosses zero means "no evidence of a difference".
     """
     gold, baseline, system = (np.asarray(v, dtype=float) for v in (gold, baseline, system))
-    rng = np.random.default_rng(seed)
-    n = len(gold)
-    differences = []
-    for _ in range(resamples):
-        rows = rng.integers(0, n, n)
+
+    def difference(rows: np.ndarray) -> float:
         if np.ptp(gold[rows]) == 0:
-            continue
-        try:
-            differences.append(
-                spearman(system[rows], gold[rows]) - spearman(baseline[rows], gold[rows])
-            )
-        except ValueError:
-            continue
-    low, high = np.percentile(differences, [2.5, 97.5])
-    return spearman(system, gold) - spearman(baseline, gold), float(low), float(high)
+            raise ValueError("constant gold scores in this resample")
+        return spearman(system[rows], gold[rows]) - spearman(baseline[rows], gold[rows])
+
+    low, high = bootstrap_interval(difference, len(gold), samples=resamples, seed=seed)
+    return spearman(system, gold) - spearman(baseline, gold), low, high
 
 
 def pair_similarities(
@@ -588,20 +583,6 @@ def _training_device(device: str | None) -> str:
     return pick_device(device)
 
 
-def _quiet_new_head() -> Any:
-    import transformers
-
-    class Quiet:
-        def __enter__(self) -> None:
-            self.level = transformers.logging.get_verbosity()
-            transformers.logging.set_verbosity_error()
-
-        def __exit__(self, *exc: object) -> None:
-            transformers.logging.set_verbosity(self.level)
-
-    return Quiet()
-
-
 def _training_arguments(
     output_dir: str, config: Config, epochs: int, learning_rate: float, device: str, progress: bool
 ) -> dict[str, Any]:
@@ -651,7 +632,7 @@ def train_cross_encoder(
 
     device = _training_device(device)
     set_seed(config.seed)
-    with _quiet_new_head():
+    with quiet_libraries():
         model = CrossEncoder(
             backbone or _backbone(),
             num_labels=1,

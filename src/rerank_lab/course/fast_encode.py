@@ -55,7 +55,6 @@ import copy
 import hashlib
 import importlib.util
 import json
-import logging
 import os
 import platform
 import re
@@ -63,12 +62,12 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from rerank_lab.course import artefacts
 from rerank_lab.course.files import checksum, write_atomically
+from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import cache_dir
 
 if TYPE_CHECKING:
@@ -311,24 +310,6 @@ def _problems(folder: Path, key: str) -> tuple[list[str], dict[str, Any]]:
     return problems, manifest
 
 
-@contextlib.contextmanager
-def _quiet_export() -> Iterator[None]:
-    """Silence the export's chatter (tracer warnings, "exporting to ONNX", "save it")."""
-    loggers = [
-        logging.getLogger(name) for name in ("sentence_transformers", "optimum", "transformers")
-    ]
-    levels = [logger.level for logger in loggers]
-    try:
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
 def _onnx_class(kind: str) -> Any:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
@@ -350,7 +331,7 @@ def _build(model: Any, folder: Path, source: dict[str, Any], key: str) -> None:
             torch_model = copy.deepcopy(model).to("cpu").float()
         torch_model.save(str(staging))
         suffix = f"int8_{config}"
-        with _quiet_export():
+        with quiet_libraries("sentence_transformers", "optimum", ignore_warnings=True):
             exported = _onnx_class(kind)(
                 str(staging),
                 backend="onnx",
@@ -404,7 +385,7 @@ def _session(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
     if kind == "cross-encoder":
         kwargs["max_length"] = manifest["source"]["max_length"]
     twin_class = ParallelSentenceTransformer if kind == "bi-encoder" else ParallelCrossEncoder
-    with _quiet_export():
+    with quiet_libraries("sentence_transformers", "optimum", ignore_warnings=True):
         model = twin_class(
             str(folder),
             backend="onnx",

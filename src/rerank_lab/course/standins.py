@@ -1,6 +1,6 @@
 """Same-named stand-ins for the online world's assets: a rehearsal cache for CI.
 
-``python -m rerank_lab.course.hub standins DIR`` writes ``DIR`` as a Hugging Face home (``hub/`` and
+``python -m rerank_lab.course.standins DIR`` writes ``DIR`` as a Hugging Face home (``hub/`` and
 ``datasets/``) holding every asset of :data:`rerank_lab.course.hub.ASSETS` under its real id, with the
 real repository's shape (architecture class, number of labels, activation, tokenizer class,
 adapter files, dataset columns, splits and score scales) and content that ships offline:
@@ -14,6 +14,7 @@ one passes for the real model's.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import shutil
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rerank_lab.course.hub import ASSETS, STANDIN_MARKER, Asset, has_adapters
+from rerank_lab.course.offline_models import packaged_minilm
 
 __all__ = ["ARXIV_DOCUMENTS", "ARXIV_ROWS", "build", "save_tiny_bert"]
 
@@ -52,7 +54,7 @@ def _card(asset: Asset) -> str:
     return (
         f"# Stand-in for `{asset.id}`\n\n"
         f"This is **not** `{asset.id}`. It is a same-named stand-in written by "
-        "`python -m rerank_lab.course.hub standins` so that the course's online code runs without the "
+        "`python -m rerank_lab.course.standins` so that the course's online code runs without the "
         "Hugging Face Hub (a rehearsal, in CI).\n\n"
         f"- holds: {asset.standin}\n- keeps the real one's shape: {asset.shape}\n\n"
         f"No number computed with it says anything about `{asset.id}` itself.\n"
@@ -117,9 +119,7 @@ def _publish_dataset(root: Path, asset: Asset, splits: dict[str, Any]) -> Path:
 
 
 def _minilm(snapshot: Path) -> None:
-    from rerank_lab.models import MINILM_PACKAGE
-
-    shutil.copytree(MINILM_PACKAGE.locate(), snapshot, dirs_exist_ok=True)
+    shutil.copytree(packaged_minilm(), snapshot, dirs_exist_ok=True)
 
 
 def _with_activation(snapshot: Path, activation: str) -> None:
@@ -166,10 +166,8 @@ def save_tiny_bert(
 
 
 def _tiny_bert(snapshot: Path, *, layers: int, num_labels: int | None) -> None:
-    from rerank_lab.models import MINILM_PACKAGE
-
     save_tiny_bert(
-        snapshot, MINILM_PACKAGE.locate(), num_labels=num_labels, num_hidden_layers=layers, **_TINY
+        snapshot, packaged_minilm(), num_labels=num_labels, num_hidden_layers=layers, **_TINY
     )
 
 
@@ -318,3 +316,17 @@ def build(root: Path, *, documents: int = ARXIV_DOCUMENTS) -> list[Asset]:
         written.append(by_id[asset_id])
     print(f"{len(written)} stand-ins in {root}: use HF_HOME={root} HF_HUB_OFFLINE=1")
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m rerank_lab.course.standins DIR``: write the rehearsal cache into ``DIR``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m rerank_lab.course.standins", description=__doc__
+    )
+    parser.add_argument("folder", type=Path, help="the HF_HOME folder to write")
+    build(parser.parse_args(argv).folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

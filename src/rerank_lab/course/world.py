@@ -6,7 +6,7 @@ or that the course builds itself. The choice is made once per process:
 
 1. ``RERANK_LAB_OFFLINE=1`` forces offline, ``RERANK_LAB_OFFLINE=0`` forces online;
 2. otherwise, unless ``HF_HUB_OFFLINE=1``, the Hub is asked once, with a hard deadline
-   (:data:`PROBE_DEADLINE_S`, DNS included, so a machine without network never hangs for a
+   (:data:`rerank_lab.course.hub.PROBE_DEADLINE_S`, DNS included, so a machine without network never hangs for a
    minute on timeouts); an answer means online;
 3. without the Hub (``HF_HUB_OFFLINE=1`` or no answer), the online world still runs **from the
    local Hugging Face cache** when it holds every asset the notebook needs (a classroom's copy
@@ -22,19 +22,14 @@ from __future__ import annotations
 
 import os
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Literal
 
+from rerank_lab.course import hub
+from rerank_lab.course.hub import PROBE_DEADLINE_S
+
 WorldName = Literal["online", "offline"]
 
-#: Seconds the Hub has to answer before the course decides it is offline. Where the network
-#: refuses at once (no DNS, a closed port) the probe fails in a few hundredths of a second
-#: whatever the deadline; the deadline is paid in full only where packets vanish silently. Three
-#: seconds leave a cold Colab VM room for its first DNS look-up and TLS handshake, which a one
-#: second deadline could miss, sending a learner with internet to the offline world.
-PROBE_DEADLINE_S = 3.0
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -71,34 +66,6 @@ def _env_flag(name: str) -> bool | None:
     return None
 
 
-def hub_answers(deadline_s: float = PROBE_DEADLINE_S) -> bool:
-    """True when the Hugging Face Hub answers an HTTP request within ``deadline_s`` seconds.
-
-    The request runs in a daemon thread so the deadline also bounds DNS look-ups, which socket
-    time-outs do not cover.
-    """
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    url = f"{endpoint}/api/models/sentence-transformers/all-MiniLM-L6-v2"
-    answered = threading.Event()
-
-    def probe() -> None:
-        try:
-            request = urllib.request.Request(url, method="HEAD")
-            with urllib.request.urlopen(request, timeout=deadline_s) as response:
-                if response.status < 500:
-                    answered.set()
-        except urllib.error.HTTPError as error:  # urllib raises on 4xx: the Hub still answered
-            if error.code < 500:
-                answered.set()
-        except Exception:  # noqa: BLE001 - any failure simply means "not online"
-            pass
-
-    thread = threading.Thread(target=probe, name="rerank-lab-hub-probe", daemon=True)
-    thread.start()
-    thread.join(deadline_s)
-    return answered.is_set()
-
-
 def _decide(notebook: str | None) -> World:
     forced = _env_flag("RERANK_LAB_OFFLINE")
     if forced is True:
@@ -107,7 +74,7 @@ def _decide(notebook: str | None) -> World:
         return World("online", "RERANK_LAB_OFFLINE=0", rehearsal=_stand_ins(notebook))
     if _env_flag("HF_HUB_OFFLINE"):
         why = "HF_HUB_OFFLINE=1"
-    elif hub_answers():
+    elif hub.hub_answers():
         return World("online", "the Hugging Face Hub answered")
     else:
         why = f"the Hugging Face Hub did not answer within {PROBE_DEADLINE_S:g} s"
@@ -116,15 +83,11 @@ def _decide(notebook: str | None) -> World:
 
 def _stand_ins(notebook: str | None) -> bool:
     """Whether any asset the notebook needs is one of the rehearsal's stand-ins."""
-    from rerank_lab.course import hub
-
     return any(hub.is_standin(asset) for asset in hub.needed(notebook))
 
 
 def _from_local_cache(notebook: str | None, why: str) -> World:
     """Online from the local Hugging Face cache when it holds what the notebook needs."""
-    from rerank_lab.course import hub
-
     needed, lacking = hub.needed(notebook), hub.missing(notebook)
     if needed and not lacking:
         _silence_hub()  # the Hub is off or silent: libraries must read the cache, not retry
@@ -181,7 +144,3 @@ def reset() -> None:
     global _current
     with _lock:
         _current = None
-
-
-def is_online() -> bool:
-    return current().online
