@@ -40,9 +40,7 @@ from __future__ import annotations
 
 import importlib
 
-from rerank_lab.exercises.bi_encoders import _mrr_reference  # noqa: F401 - used by tests
 from rerank_lab.exercises.core import EXERCISES, Exercise, ExerciseError, check, exercise
-from rerank_lab.exercises.cross_encoders import _minilm_tokenizer  # noqa: F401 - used by tests
 
 #: The checkers' modules, one per notebook, in the order of the notebooks: importing a module
 #: registers its exercises, so this order is the order of EXERCISES.

@@ -1,6 +1,6 @@
 """The checkers of notebook 05: right answers pass, usual mistakes get their hint.
 
-As in test_exercises_03_04.py, checkers draw fresh random inputs on every call, so every answer
+As in the other exercise tests, checkers draw fresh random inputs on every call, so every answer
 is checked several times: a hint must be the specific one on every draw, not on a lucky one.
 """
 
