@@ -3,7 +3,8 @@
 The real MiniLM is exported once per session (about ten seconds) into a session cache, to check
 on real text that the int8 embeddings agree with torch's; the cache mechanics (rebuild on
 corruption, interrupted builds, thread measurement) use the tiny random models of conftest,
-which export in about a second. Speed is measured by ``python -m rerank_lab.course.bench``, not here.
+which export in about a second. Speed is measured by ``python -m rerank_lab.course.bench``, not
+here.
 """
 
 from __future__ import annotations

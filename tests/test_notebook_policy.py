@@ -113,8 +113,8 @@ def test_exercise_checks_store_the_error_their_stub_raises(path: Path) -> None:
 
 
 def test_one_command_points_every_notebook_at_a_fork(tmp_path: Path) -> None:
-    """`python -m rerank_lab.course.publish URL --branch B` rewrites the badges and clone cells of every
-    notebook and pyproject's URL, and the policy above then holds for the fork."""
+    """`python -m rerank_lab.course.publish URL --branch B` rewrites the badges and clone cells of
+    every notebook and pyproject's URL, and the policy above then holds for the fork."""
     import shutil
 
     copy = tmp_path / "course"

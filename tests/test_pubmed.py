@@ -1,4 +1,5 @@
-"""Tests of rerank_lab.course.pubmed on a tiny hand-written wheel: hermetic, no network, no real cache.
+"""Tests of rerank_lab.course.pubmed on a tiny hand-written wheel: hermetic, no network, no real
+cache.
 
 The fake wheel holds ``data/pubmed21n1298.xml.gz`` with a handful of PubmedArticle records
 that exercise each parsing rule (structured abstract, inline markup, versions, no abstract,

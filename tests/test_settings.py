@@ -1,4 +1,5 @@
-"""Tests of rerank_lab.course.settings: the run scale and the folders, all read from the environment."""
+"""Tests of rerank_lab.course.settings: the run scale and the folders, all read from the
+environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Tests of rerank_lab.course.world: forced worlds never touch the network, the probe keeps its deadline.
+"""Tests of rerank_lab.course.world: forced worlds never touch the network, the probe keeps its
+deadline.
 
 Every test runs with the ``fresh_world`` fixture, which forgets the decision before and after,
 and restores the HF_*_OFFLINE variables and huggingface_hub's constant that deciding

@@ -15,6 +15,8 @@ import pandas as pd
 
 from rerank_lab.course.settings import data_dir
 
+__all__ = ["JudgedSet", "load_mini"]
+
 
 @dataclass(frozen=True)
 class JudgedSet:

@@ -15,6 +15,16 @@ from typing import TypeVar
 
 import torch
 
+__all__ = [
+    "KNOWN_DEVICES",
+    "describe_device",
+    "free_accelerator_memory",
+    "is_out_of_memory",
+    "pick_device",
+    "use_fp16",
+    "with_oom_backoff",
+]
+
 T = TypeVar("T")
 
 KNOWN_DEVICES = ("cuda", "mps", "cpu")

@@ -52,10 +52,10 @@ def encode(
     memory the batch size is halved and the encode retried.
 
     Speed comes from the model and its loader, not from here: ``models.load_bi_encoder`` puts
-    the model in fp16 on CUDA and picks the int8 ONNX twin on CPU (``rerank_lab.course.fast_encode``),
-    whose embeddings are cached in a store of their own (its fingerprint hashes the ONNX file)
-    and whose ``encode`` shares the batches between several onnxruntime sessions where that
-    measured faster.
+    the model in fp16 on CUDA and picks the int8 ONNX twin on CPU
+    (``rerank_lab.course.fast_encode``), whose embeddings are cached in a store of their own (its
+    fingerprint hashes the ONNX file) and whose ``encode`` shares the batches between several
+    onnxruntime sessions where that measured faster.
     Batches are length-sorted by sentence-transformers itself: ``SentenceTransformer.encode``
     orders the texts longest first before batching and restores the input order afterwards,
     so each batch is padded only to similar lengths (tests/test_encode.py checks it still does).

@@ -25,6 +25,20 @@ from rerank_lab.device import describe_device, pick_device, use_fp16
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
+__all__ = [
+    "COURSE_RERANKER",
+    "MINILM_PACKAGE",
+    "ROLES",
+    "ModelChoice",
+    "ModelUnavailableOffline",
+    "OfflineModel",
+    "Role",
+    "load_bi_encoder",
+    "load_cross_encoder",
+    "load_cross_encoder_for_scale",
+    "resolve",
+]
+
 Kind = Literal["bi-encoder", "cross-encoder"]
 M = TypeVar("M", "SentenceTransformer", "CrossEncoder")
 

@@ -18,6 +18,8 @@ from rerank_lab.course import world
 from rerank_lab.course.settings import Scale, cache_dir, scale, shown_path
 from rerank_lab.device import describe_device, pick_device
 
+__all__ = ["REPORTED_PACKAGES", "Setup", "seed_everything", "setup"]
+
 REPORTED_PACKAGES = ("rerank-lab", "torch", "sentence-transformers", "transformers", "datasets")
 
 

@@ -19,6 +19,17 @@ if TYPE_CHECKING:
     import torch
     from sentence_transformers import CrossEncoder
 
+__all__ = [
+    "BM25Index",
+    "Hit",
+    "best_chunk_per_document",
+    "hits_to_run",
+    "interpolate",
+    "reciprocal_rank_fusion",
+    "rerank",
+    "semantic_search",
+]
+
 
 class Hit(TypedDict):
     corpus_id: int

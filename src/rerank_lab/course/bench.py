@@ -7,8 +7,8 @@ model call is preceded by an untimed warm-up, and every time is the median of se
 
 * ``docs_per_s_plain``, ``docs_per_s_fast``, ``encode_speedup``: throughput of plain
   ``SentenceTransformer.encode`` (torch fp32, its default batch of 32) and of the fast path (on
-  CPU the int8 ONNX twin of ``rerank_lab.course.fast_encode`` as it loads, with its measured layout of
-  sessions and threads and its default batch of 1; on CUDA torch fp16), on a fixed random
+  CPU the int8 ONNX twin of ``rerank_lab.course.fast_encode`` as it loads, with its measured layout
+  of sessions and threads and its default batch of 1; on CUDA torch fp16), on a fixed random
   sample of the corpus chunks (``--sample``, 256 at the small scale, 1,024 at full),
   ``--repeats`` runs each, interleaved plain/fast so that a burst of load elsewhere hits both
   alike. The speed-up is their ratio.
@@ -466,7 +466,8 @@ def _cross_encoders(scale: str, device: str) -> tuple[Any, Any, str | None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.course.bench``: print the table (or, with ``--json``, one JSON object)."""
+    """``python -m rerank_lab.course.bench``: print the table (or, with ``--json``, one JSON
+    object)."""
     parser = argparse.ArgumentParser(
         prog="python -m rerank_lab.course.bench",
         description="Measure the fast encode path, the embedding cache and re-ranking cost "

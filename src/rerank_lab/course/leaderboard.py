@@ -338,8 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     from rerank_lab import models
 
     collection = load_collection(args.scale)
-    # Reference numbers: plain torch (fp32 on CPU), as docs/measured.md's table and the reranker's dev
-    # evaluation were made, never the int8 ONNX twins a CPU would pick by itself (their scores
+    # Reference numbers: plain torch (fp32 on CPU), as docs/measured.md's table and the reranker's
+    # dev evaluation were made, never the int8 ONNX twins a CPU would pick by itself (their scores
     # differ a little; ``python -m rerank_lab.course.bench`` measures by how much).
     # --json prints nothing but the JSON: the loaders' reports go only to the table's readers.
     # --fast reproduces the notebooks, which take the fast path a CPU picks by itself.

@@ -211,7 +211,8 @@ def pairs_within(pairs: pd.DataFrame, documents: list[int]) -> pd.DataFrame:
 
 
 def main() -> int:
-    """``python -m rerank_lab.course.lee``: fetch the wheel into the cache and print what it holds."""
+    """``python -m rerank_lab.course.lee``: fetch the wheel into the cache and print what it
+    holds."""
     corpus = load()
     print(corpus)
     pairs = scored_pairs(corpus)

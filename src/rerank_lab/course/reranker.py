@@ -1257,10 +1257,10 @@ def _training_card(card: dict[str, Any]) -> str:
     return f"""# {card["model"]}: training card
 
 A cross-encoder (one relevance logit per query-chunk pair) on the MiniLM backbone
-({backbone}) with a fresh head, trained by `rerank_lab.course.reranker.train_reranker("{card["scale"]}")`
-on the course's offline PubMed collection. Rebuild it with `{command}`. Every number below,
-and more, is in `training.json`; the learning curve (dev nDCG@10 against training seconds) is in
-`{LEARNING_CURVE}`.
+({backbone}) with a fresh head, trained by
+`rerank_lab.course.reranker.train_reranker("{card["scale"]}")` on the course's offline PubMed
+collection. Rebuild it with `{command}`. Every number below, and more, is in `training.json`; the
+learning curve (dev nDCG@10 against training seconds) is in `{LEARNING_CURVE}`.
 
 ## Data (collection scale `{card["collection_scale"]}`)
 
@@ -1447,7 +1447,8 @@ def small_reranker_path(*, train_if_missing: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m rerank_lab.course.reranker --scale small|release``: train and save the reranker."""
+    """``python -m rerank_lab.course.reranker --scale small|release``: train and save the
+    reranker."""
     parser = argparse.ArgumentParser(
         prog="python -m rerank_lab.course.reranker",
         description="Train the course's cross-encoder on the offline PubMed collection. "

@@ -1,8 +1,8 @@
 """Same-named stand-ins for the online world's assets: a rehearsal cache for CI.
 
 ``python -m rerank_lab.course.standins DIR`` writes ``DIR`` as a Hugging Face home (``hub/`` and
-``datasets/``) holding every asset of :data:`rerank_lab.course.hub.ASSETS` under its real id, with the
-real repository's shape (architecture class, number of labels, activation, tokenizer class,
+``datasets/``) holding every asset of :data:`rerank_lab.course.hub.ASSETS` under its real id, with
+the real repository's shape (architecture class, number of labels, activation, tokenizer class,
 adapter files, dataset columns, splits and score scales) and content that ships offline:
 all-MiniLM-L6-v2's real weights for the MiniLM bi-encoders, the course's release reranker for
 the MS MARCO cross-encoder, tiny random models of the real class where nothing ships, PubMed

@@ -6,8 +6,8 @@ or that the course builds itself. The choice is made once per process:
 
 1. ``RERANK_LAB_OFFLINE=1`` forces offline, ``RERANK_LAB_OFFLINE=0`` forces online;
 2. otherwise, unless ``HF_HUB_OFFLINE=1``, the Hub is asked once, with a hard deadline
-   (:data:`rerank_lab.course.hub.PROBE_DEADLINE_S`, DNS included, so a machine without network never hangs for a
-   minute on timeouts); an answer means online;
+   (:data:`rerank_lab.course.hub.PROBE_DEADLINE_S`, DNS included, so a machine without network
+   never hangs for a minute on timeouts); an answer means online;
 3. without the Hub (``HF_HUB_OFFLINE=1`` or no answer), the online world still runs **from the
    local Hugging Face cache** when it holds every asset the notebook needs (a classroom's copy
    made by ``python -m rerank_lab.course.hub prefetch``; CI's same-named stand-ins, reported as a
