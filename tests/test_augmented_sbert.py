@@ -295,7 +295,7 @@ def test_a_cached_model_for_other_settings_is_not_trusted(tmp_path: Path) -> Non
     header = json.dumps({"__metadata__": {}}).encode()
     (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
     (folder / "augsbert.json").write_text(json.dumps({"key": "other"}))
-    assert asb._model_problem(folder, "k") == "trained for other data or settings"
+    assert asb._model_problem(folder, "k") == "trained with other data, settings or backbone"
     assert artefacts.LINE_CHANGED in asb._model_problem(folder, "other")  # no versions recorded
     card = {"key": "other", "versions": artefacts.versions()}
     (folder / "augsbert.json").write_text(json.dumps(card))

@@ -134,3 +134,24 @@ def test_every_learner_module_says_what_it_exports() -> None:
         }
         assert "__all__" in assigned, f"{path.name} has no __all__"
         assert ast.get_docstring(tree), f"{path.name} has no docstring"
+
+
+def test_every_import_of_a_package_name_resolves() -> None:
+    """Imports inside functions run only when the function does: check each name exists now."""
+    import importlib
+
+    missing = []
+    for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parents[1].joinpath("tests").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rerank_lab"):
+                module = importlib.import_module(node.module)  # type: ignore[arg-type]
+                missing += [
+                    f"{path.name}: {node.module}.{alias.name}"
+                    for alias in node.names
+                    if not hasattr(module, alias.name)
+                    and not (
+                        hasattr(module, "__path__")
+                        and importlib.util.find_spec(f"{node.module}.{alias.name}")
+                    )
+                ]
+    assert not missing, missing

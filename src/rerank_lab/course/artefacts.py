@@ -22,14 +22,25 @@ Each artefact chooses, with its reason beside it, between two policies:
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["LINE_CHANGED", "LOADING", "line", "set_aside", "version_problem", "versions"]
+from rerank_lab.course.files import checksum, safetensors_header
+
+__all__ = [
+    "LINE_CHANGED",
+    "LOADING",
+    "folder_problem",
+    "line",
+    "set_aside",
+    "version_problem",
+    "versions",
+]
 
 #: The packages whose release decides whether a saved sentence-transformers model loads.
 LOADING = ("sentence-transformers", "transformers")
@@ -78,6 +89,50 @@ def version_problem(
         if _major_minor(str(recorded.get(name, ""))) != _major_minor(version)
     ]
     return f"{LINE_CHANGED}: {', '.join(differ)}" if differ else None
+
+
+def folder_problem(
+    folder: Path,
+    *,
+    card: str,
+    required: Sequence[str] = (),
+    key: object = None,
+    loading: Iterable[str] | None = LOADING,
+    checksummed: bool = False,
+) -> str | None:
+    """Why a folder the course saved cannot be used (None when it can), without loading it.
+
+    One check for every saved model and adapter, in the order that finds damage cheapest: the
+    folder and its files exist (``card``, a JSON file written last, and ``required``); every
+    ``.safetensors`` header and ``.json`` file of ``required`` and the card parse (an
+    interrupted save, a git checkout holding an LFS pointer); with ``checksummed``, each file
+    the card's ``files`` lists matches its checksum; the card's ``key`` equals ``key`` (unless
+    None: the same recipe, data and backbone); and the library line of ``loading`` (unless
+    None) is the running one.
+    """
+    if not folder.is_dir():
+        return "missing"
+    absent = [name for name in (*required, card) if not (folder / name).is_file()]
+    if absent:
+        return f"lacks {', '.join(absent)}"
+    try:
+        for name in required:
+            if name.endswith(".safetensors"):
+                safetensors_header(folder / name)
+            elif name.endswith(".json"):
+                json.loads((folder / name).read_text(encoding="utf-8"))
+        content = json.loads((folder / card).read_text(encoding="utf-8"))
+        files = dict(content["files"]) if checksummed else {}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"corrupt ({type(error).__name__}: {error})"
+    for name, digest in files.items():
+        if not (folder / name).is_file():
+            return f"lacks {name}"
+        if checksum(folder / name) != digest:
+            return f"{name} does not match its checksum"
+    if key is not None and content.get("key") != key:
+        return "trained with other data, settings or backbone"
+    return None if loading is None else version_problem(content.get("versions"), loading)
 
 
 def set_aside(folder: Path, error: BaseException, what: str) -> Path:

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from rerank_lab.course import artefacts
-from rerank_lab.course.files import safetensors_header, write_atomically
+from rerank_lab.course.files import write_atomically
 from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import Scale, cache_dir
 from rerank_lab.metrics import bootstrap_interval
@@ -763,24 +763,11 @@ class StepResult:
         )
 
 
-_MODEL_FILES = ("config.json", "model.safetensors", "augsbert.json")
-
-
 def _model_problem(folder: Path, key: str) -> str | None:
     """Why ``folder`` is not a complete model saved for ``key`` (None when it is)."""
-    if not folder.is_dir():
-        return "missing"
-    missing = [name for name in _MODEL_FILES if not (folder / name).is_file()]
-    if missing:
-        return f"lacks {', '.join(missing)}"
-    try:
-        safetensors_header(folder / "model.safetensors")
-        card = json.loads((folder / "augsbert.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return f"corrupt ({type(error).__name__}: {error})"
-    if card.get("key") != key:
-        return "trained for other data or settings"
-    return artefacts.version_problem(card.get("versions"))
+    return artefacts.folder_problem(
+        folder, card="augsbert.json", required=("config.json", "model.safetensors"), key=key
+    )
 
 
 class Experiment:

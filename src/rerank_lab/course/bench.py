@@ -206,11 +206,13 @@ def cached_encode(
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Encode ``texts`` cold into an empty cache at ``root``, then again from that cache.
 
-    Before each cached run the process forgets what it remembers (``encode.clear_memory``), so
-    the shards are read back and validated from disk, as in a new session. Returns the cold
+    Before each cached run the process forgets what it remembers
+    (``embedding_cache.clear_memory``), so the shards are read back and validated from disk, as
+    in a new session. Returns the cold
     embeddings and the timings (``cold_s``, ``cached_s`` median, ``cache_ratio``).
     """
-    from rerank_lab.encode import EmbeddingCache, clear_memory, encode
+    from rerank_lab.course.embedding_cache import EmbeddingCache, clear_memory
+    from rerank_lab.encode import encode
 
     store = EmbeddingCache(Path(root))
     embeddings, cold = _timed(lambda: encode(model, texts, cache=store, show_progress=False))

@@ -12,8 +12,9 @@ rerank_lab.course.bench``, measures speed and nDCG loss side by side).
 into its int8 ONNX twin:
 
 1. The cache folder is ``<cache>/models/onnx/<name>-<config>-<key>``, the key a hash of the
-   torch model's weights (:func:`rerank_lab.encode.model_fingerprint`), layout, sequence length
-   and the quantisation config. A model fine-tuned in a notebook therefore gets its own.
+   torch model's weights (:func:`rerank_lab.course.embedding_cache.model_fingerprint`), layout,
+   sequence length and the quantisation config. A model fine-tuned in a notebook therefore gets
+   its own.
 2. If the folder is there and valid (its ``fast_model.json`` names this key, the ONNX file's
    size and hash, and the library line that exported it: :data:`TWIN_LOADING`), it is loaded.
    A folder that fails the check is deleted with a warning and built again; one that passes
@@ -255,7 +256,7 @@ def _kind(model: Any) -> str:
 
 def _source(model: Any, kind: str, config: str) -> dict[str, Any]:
     """What the int8 model is built from: everything that changes the ONNX file."""
-    from rerank_lab.encode import model_fingerprint
+    from rerank_lab.course.embedding_cache import model_fingerprint
 
     length = getattr(model, "max_seq_length", None)
     return {

@@ -58,7 +58,6 @@ import numpy as np
 
 from rerank_lab.course import artefacts, pubmed
 from rerank_lab.course.collection import FAMILIES, Collection, load_collection
-from rerank_lab.course.files import safetensors_header
 from rerank_lab.course.offline_models import RELEASE_RERANKER, packaged_minilm, release_reranker
 from rerank_lab.course.quiet import quiet_libraries
 from rerank_lab.course.settings import cache_dir, data_dir, shown_path
@@ -96,7 +95,7 @@ LEARNING_CURVE = "learning_curve.jsonl"
 CHECKPOINTS = "checkpoints"
 RUN_FILE = "run.json"
 ELAPSED_FILE = "rerank_lab_elapsed.json"
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "training.json")
+REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
 """What a finished model folder must hold; a folder missing any of them is not a model."""
 
 
@@ -1315,18 +1314,10 @@ def model_problem(folder: Path | str) -> str | None:
     LFS pointer), without loading the model.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        return f"{folder} does not exist"
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
-    if missing:
-        return f"{folder} lacks {', '.join(missing)}"
-    try:
-        safetensors_header(folder / "model.safetensors")
-        json.loads((folder / "training.json").read_text(encoding="utf-8"))
-        json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        return f"{folder} holds a corrupt model ({type(error).__name__}: {error})"
-    return None
+    problem = artefacts.folder_problem(
+        folder, card="training.json", required=REQUIRED_FILES, loading=None
+    )
+    return None if problem is None else f"{shown_path(folder)}: {problem}"
 
 
 def training_card(folder: Path | str) -> dict[str, Any] | None:

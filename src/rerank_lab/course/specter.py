@@ -656,23 +656,9 @@ def _adapter_folder(label: str) -> Path:
 def adapter_problem(folder: Path, key: dict[str, Any] | None = None) -> str | None:
     """Why a cached adapter folder cannot be used (None when it can): missing or changed
     files, a card from another recipe, data or backbone (``key``) or another library line."""
-    card_path = folder / CARD
-    if not card_path.is_file():
-        return "it has no training card (an interrupted or absent training)"
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-        files = card["files"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        return f"its training card is unreadable ({type(error).__name__})"
-    for name, digest in files.items():
-        path = folder / name
-        if not path.is_file():
-            return f"{name} is missing"
-        if checksum(path) != digest:
-            return f"{name} does not match its checksum"
-    if key is not None and card.get("key") != key:
-        return "it was trained with another recipe, data or backbone"
-    return artefacts.version_problem(card.get("versions"), ADAPTER_LOADING)
+    return artefacts.folder_problem(
+        folder, card=CARD, key=key, loading=ADAPTER_LOADING, checksummed=True
+    )
 
 
 def course_adapter(
@@ -692,7 +678,7 @@ def course_adapter(
     longer match the card's checksums, or that does not load, is trained again. Returns the
     folder and its card; the adapter is loaded into ``model`` (and active) either way.
     """
-    from rerank_lab.encode import model_fingerprint
+    from rerank_lab.course.embedding_cache import model_fingerprint
 
     recipe = recipe or RECIPES.get(data.scale, AdapterRecipe())
     sep = model.tokenizer.sep_token or "[SEP]"
@@ -762,7 +748,8 @@ def embed_papers(
     ``encode.encode`` keys its cache by the model's weights; switching an adapter off changes
     the output but no weight, so each adapter setup gets a cache folder of its own.
     """
-    from rerank_lab.encode import EmbeddingCache, encode
+    from rerank_lab.course.embedding_cache import EmbeddingCache
+    from rerank_lab.encode import encode
 
     setup = (
         re.sub(r"[^A-Za-z0-9_.-]+", "_", active_adapter(model)) if _has_adapters(model) else "base"
