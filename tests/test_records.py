@@ -16,17 +16,18 @@ def data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_a_record_keeps_its_command_date_machine_and_versions(data_folder: Path) -> None:
+def test_a_record_keeps_its_command_date_machine_and_versions(
+    data_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rerank_lab.course import world
+
+    monkeypatch.setenv("RERANK_LAB_OFFLINE", "1")
+    monkeypatch.setenv("RERANK_LAB_DEVICE", "cpu")
+    world.reset()
     path = records.record_path("demo")
     assert path == data_folder / "records" / "demo.json"
-    records.write_record(
-        path,
-        "python -m demo --record x",
-        {"spearman": 0.5},
-        device="cpu",
-        packages=("torch",),
-        world="offline",
-    )
+    records.write_record(path, "python -m demo --record x", {"spearman": 0.5}, packages=("torch",))
+    world.reset()
     record = records.read_record("demo")
     assert record["command"] == "python -m demo --record x"
     assert record["results"] == {"spearman": 0.5} and record["world"] == "offline"

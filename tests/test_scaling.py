@@ -231,3 +231,17 @@ def test_rescore_rejects_bad_input() -> None:
         scaling.rescore(query, [[1, 20]], corpus, k=1)
     with pytest.raises(TypeError, match="float32 embeddings"):
         scaling.rescore(query, [[1, 2]], quantize_embeddings(corpus, "int8"), k=1)
+
+
+def test_exact_search_breaks_ties_at_the_cut_towards_the_lower_id() -> None:
+    """Scores tied at the k-th place go to the lower ids, as in ``rl.search`` (argpartition
+    alone keeps an arbitrary one of them)."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores = rng.integers(0, 4, size=(5, 40)).astype(np.float32)  # many ties
+        k = int(rng.integers(1, 40))
+        top_scores, top_ids = scaling._top_k_rows(scores, k)
+        for row in range(scores.shape[0]):
+            expected = sorted(range(scores.shape[1]), key=lambda i: (-scores[row, i], i))[:k]
+            assert top_ids[row].tolist() == expected
+            np.testing.assert_array_equal(top_scores[row], scores[row, expected])

@@ -1170,7 +1170,7 @@ def main(argv: list[str] | None = None) -> int:
     also writes the record notebook 06 shows."""
     import argparse
 
-    from rerank_lab.course import records, settings, world
+    from rerank_lab.course import records, settings
 
     parser = argparse.ArgumentParser(prog="python -m rerank_lab.course.augmented_sbert")
     parser.add_argument("--scale", choices=("small", "full"), default=None)
@@ -1198,9 +1198,7 @@ def main(argv: list[str] | None = None) -> int:
             args.record,
             command,
             record_results(experiment),
-            device=_training_device(None),
             packages=("sentence-transformers", "transformers", "torch"),
-            world=world.current().name,
         )
         print(f"record written to {args.record}")
     return 0

@@ -1,12 +1,11 @@
 """The fast CPU path: a course model as int8 ONNX, built once, cached on disk, checked on load.
 
-Plain ``SentenceTransformer.encode`` of all-MiniLM-L6-v2 manages about 25-50 chunks per second
-on two CPU cores (PubMed chunks of ~150 tokens): a quarter of an hour for the notebook-03
-corpus. The same network exported to ONNX and quantised *dynamically* to int8 (weights stored
-as 8-bit integers per channel, activations quantised on the fly; no calibration data) does
-about 2.9 times the work per core on CPUs with VNNI instructions and changes the embeddings
-very little (cosine to the fp32 embeddings about 0.99; the benchmark, ``python -m
-rerank_lab.course.bench``, measures speed and nDCG loss side by side).
+Why: plain ``SentenceTransformer.encode`` of all-MiniLM-L6-v2 on a laptop CPU takes most of a
+quarter of an hour for the notebook-03 corpus. The same network exported to ONNX and quantised
+*dynamically* to int8 (weights stored as 8-bit integers per channel, activations quantised on
+the fly; no calibration data) does several times the work per core on CPUs with VNNI
+instructions and changes the embeddings very little. The benchmark, ``python -m
+rerank_lab.course.bench``, measures speed and nDCG loss side by side (docs/measured.md).
 
 :func:`to_fast` turns a loaded torch model (a ``SentenceTransformer`` or a ``CrossEncoder``)
 into its int8 ONNX twin:
@@ -24,17 +23,17 @@ into its int8 ONNX twin:
    ``site-packages``, which may be read-only, and in fp32: fp16 weights do not quantise),
    exported to ONNX by optimum, quantised with sentence-transformers'
    ``export_dynamic_quantized_onnx_model``, and everything the int8 model does not need (the
-   fp32 ONNX graph, the torch weights) is removed. About 10 s for MiniLM on two cores.
+   fp32 ONNX graph, the torch weights) is removed, in seconds.
 
 The quantisation config follows the CPU: ``avx512_vnni`` when ``/proc/cpuinfo`` lists the
-``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (about 2.2x instead of 3-4x, as the
-benchmark measures); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
+``avx512_vnni`` flag, ``arm64`` on ARM, else ``avx2`` (slower: the benchmark measures by how
+much); ``RERANK_LAB_ONNX_CONFIG`` overrides it.
 
 How the CPU's cores are used is measured, not assumed. A twin is one onnxruntime session or
 several (:mod:`rerank_lab.course.onnx_workers`: the model and its helpers, each session working on
-its own batches), each with some intra-op threads. On the idle 2-vCPU course machine two
-one-thread sessions encode 1.3x faster than one two-thread session; on the same machine
-shared with another busy job one session with one thread wins. So the first load in each
+its own batches), each with some intra-op threads. Which layout is fastest depends on the
+machine and on how busy it is (docs/measured.md has the course machine's figures), so the
+first load in each
 situation (idle or busy, from the load average) times the layouts on a few texts and remembers
 the fastest for this number of CPUs in ``threads.json``; ``RERANK_LAB_ONNX_SESSIONS`` and
 ``RERANK_LAB_ONNX_THREADS`` override it. Twins run one text (or pair) per batch by default
@@ -121,11 +120,10 @@ LAYOUT_FORMAT = 2
 """Version of ``threads.json``; a record of another version is measured again."""
 
 BATCH_SIZE = 1
-"""A twin's default batch size: one text (or pair) per batch, so nothing is padded. Measured on
-the 2-vCPU machine, two one-thread sessions, 768 PubMed chunks: 97 chunks/s at batch size 1,
-90 at 2, 82 at 4, 78 at 8, 69 at 12; short queries lose a little (438 against 506 per second at
-32), re-ranking 25 pairs gains (0.28 s against 0.37 s at 4). Each text's int8 activations are
-then scaled by its own range, so its embedding no longer depends on its batch-mates."""
+"""A twin's default batch size: one text (or pair) per batch, so nothing is padded: on a CPU
+the int8 kernels gain more from that than they lose to small batches (docs/measured.md). Each
+text's int8 activations are then scaled by its own range, so its embedding no longer depends
+on its batch-mates."""
 _OFF = {"0", "false", "no", "off"}
 
 M = TypeVar("M", "SentenceTransformer", "CrossEncoder")
@@ -379,7 +377,7 @@ def _session(folder: Path, manifest: dict[str, Any], threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     # Memory patterns are planned per input shape; with texts of every length they pile up
-    # (measured: +300 MB over 768 texts, against +50 MB without, at the same speed).
+    # without making anything faster (docs/measured.md).
     options.enable_mem_pattern = False
     kind = manifest["source"]["kind"]
     kwargs: dict[str, Any] = {}
@@ -412,7 +410,7 @@ def _sessions(
     folder: Path, manifest: dict[str, Any], layouts: list[Layout]
 ) -> dict[int, list[Any]]:
     """Enough sessions for each of ``layouts``, by thread count; layouts share them (each
-    session holds its own copy of the weights and memory for its batches: ~100 MB here)."""
+    session holds its own copy of the weights and memory for its batches)."""
     needed: dict[int, int] = {}
     for layout in layouts:
         needed[layout.threads] = max(needed.get(layout.threads, 0), layout.sessions)
@@ -433,8 +431,8 @@ def _timing_inputs(kind: str, count: int) -> list[Any]:
     """``count`` texts (or query-text pairs) of real prose and varied length, one to four of
     the shipped ``data/mini`` passages each (about 40 to 200 tokens, like the corpus chunks).
 
-    Measured: which layout wins depends on the text. On real chunks two one-thread sessions
-    beat one two-thread session by 1.3x; on one sentence repeated to those lengths they tied.
+    Real prose, because which layout wins depends on the text: on one sentence repeated to
+    these lengths the layouts tie where on real chunks they do not.
     """
     from rerank_lab.data import load_mini
 
@@ -482,12 +480,11 @@ def _measured_layout(folder: Path, manifest: dict[str, Any]) -> tuple[Layout, An
     one untimed run each (every session allocates on its first batches), best of two runs
     each, so a burst of load elsewhere skews them alike. The candidates share sessions (two
     one-thread sessions serve one thread alone and two sessions x one thread), to keep the
-    memory of the measurement down. Which one wins depends on what else
-    runs: measured on the 2-vCPU course machine, idle, two one-thread sessions beat one
-    two-thread session, which beats one thread by 1.5x; while another job keeps a core busy one
-    thread is fastest (threads then wait for each other). So the winner is remembered per CPU
-    count *and* per :func:`load_class`: each is measured once, the first time a model loads in
-    that situation, and looked up afterwards.
+    memory of the measurement down. Which one wins depends on what else runs: on an idle
+    machine several one-thread sessions win, while another job keeps a core busy one thread is
+    fastest (threads then wait for each other; docs/measured.md). So the winner is remembered
+    per CPU count *and* per :func:`load_class`: each is measured once, the first time a model
+    loads in that situation, and looked up afterwards.
     """
     cpus = os.cpu_count() or 1
     situation = load_class()

@@ -1,12 +1,9 @@
 """Several single-thread onnxruntime sessions sharing one ``encode`` or ``predict`` call.
 
-Why: on a small CPU, onnxruntime's int8 kernels do not split one batch over two threads well.
-Measured on the 2-vCPU course machine (MiniLM, 512 PubMed chunks, idle, batches of 8): one
-session with one thread encodes about 37 chunks/s, one session with two threads about 55, and
-two one-thread sessions each working on its own batches about 70: nearly twice one thread.
-The same holds for the cross-encoder's 25 pairs. Small batches help too: int8 work grows with
-the padded length, and the twins' default batch of one text pads nothing at all (two sessions:
-97 chunks/s; see ``fast_encode.BATCH_SIZE``).
+Why: on a small CPU, onnxruntime's int8 kernels do not split one batch over two threads well,
+while two one-thread sessions each working on its own batches nearly double one thread (the
+course machine's figures are in docs/measured.md). Small batches help too: int8 work grows
+with the padded length, and the twins' default batch of one text pads nothing at all.
 
 So the fast twins of :mod:`rerank_lab.course.fast_encode` are a :class:`ParallelSentenceTransformer`
 or :class:`ParallelCrossEncoder`: the model itself plus ``helpers``, more twins of the same
@@ -238,10 +235,10 @@ def _score_directly(
     """The scores of ``pairs`` from the workers' onnxruntime sessions, fed numpy arrays; None
     when this model cannot be scored so (no session, left padding, inputs it does not make).
 
-    Why: ``predict`` on one pair spends about 1 ms in Python around 8-25 ms of onnxruntime
-    (mostly the tokenizer's wrapper, once per call), and two threads wait on each other for
-    it. Tokenising the whole call once (sentence-transformers' ``preprocess``, so the same
-    tokens) and calling the sessions directly saved 20 ms (6 %) of a 25-pair re-rank.
+    Why: ``predict`` spends time in Python around onnxruntime on every pair (mostly the
+    tokenizer's wrapper, once per call), and two threads wait on each other for it. Tokenising
+    the whole call once (sentence-transformers' ``preprocess``, so the same tokens) and calling
+    the sessions directly does that work once (docs/measured.md: the saving).
     """
     workers = [model, *getattr(model, "helpers", [])]
     sessions = [_session_of(worker) for worker in workers]

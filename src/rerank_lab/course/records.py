@@ -46,22 +46,19 @@ def machine(device: str) -> dict[str, Any]:
 
 
 def write_record(
-    path: Path,
-    command: str,
-    results: dict[str, Any],
-    *,
-    device: str,
-    packages: tuple[str, ...],
-    world: str,
+    path: Path, command: str, results: dict[str, Any], *, packages: tuple[str, ...]
 ) -> Path:
     """Write ``results`` as a record at ``path`` (atomically), with the command that made them,
-    the world (online models or the offline ones), the date, the machine and the versions of
-    ``packages``. Returns ``path``."""
+    the world this process runs in (online models or the offline ones), the date, the machine
+    (the device the course picks here) and the versions of ``packages``. Returns ``path``."""
+    from rerank_lab.course import world
+    from rerank_lab.device import pick_device
+
     record = {
         "command": command,
-        "world": world,
+        "world": world.current().name,
         "measured": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "machine": machine(device),
+        "machine": machine(pick_device()),
         "versions": artefacts.versions(packages),
         "results": results,
     }

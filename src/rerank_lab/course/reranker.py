@@ -27,9 +27,8 @@ The recipe, and why:
   no pair's query repeats a dev or test query.
 * **Loss**: ``MultipleNegativesRankingLoss`` (in-batch plus hard negatives), which beat binary
   cross-entropy while planning; listwise losses (``LambdaLoss``, ``ListNetLoss``) are
-  selectable for comparison, on lists of the same positive with hard and random negatives.
-  Measured at full scale, same schedule, 13 steps: dev macro nDCG@10 0.470 with MNRL and
-  0.462 with ``LambdaLoss`` (no difference worth a change), so MNRL stays the default.
+  selectable for comparison, on lists of the same positive with hard and random negatives;
+  they did no better (docs/measured.md), so MNRL stays the default.
 * **Model selection on the dev split only**: an evaluator re-ranks the bi-encoder's top 25
   abstracts of every dev query (as the leaderboard does) and logs dev nDCG@10 per family
   against elapsed time (``learning_curve.jsonl``). The test split is never looked at here.
@@ -148,10 +147,9 @@ class Recipe:
     logging_steps: int = 5
     rerank_depth: int = 25
     micro_batch_size: int | None = None
-    """Anchors per forward and backward pass (gradients accumulate up to ``batch_size``). MNRL
-    keeps every pair's activations until the loss: 32 anchors of 8 pairs at 256 tokens took
-    19 GB and were killed for memory on a 24 GB machine; 8 at a time take a quarter of that.
-    In-batch negatives are drawn from the micro-batch."""
+    """Anchors per forward and backward pass (gradients accumulate up to ``batch_size``): MNRL
+    keeps every pair's activations until the loss, so a whole batch of long pairs does not fit
+    a laptop's memory (docs/measured.md). In-batch negatives are drawn from the micro-batch."""
 
 
 RECIPES: dict[str, Recipe] = {
@@ -175,8 +173,8 @@ RECIPES: dict[str, Recipe] = {
         logging_steps=2,
     ),
     # small has no time budget: a fixed step count keeps the CI model the same on every run.
-    # Its learning rate is high because eight steps are all it gets: on the small dev split
-    # 5e-5 left it near random (macro nDCG@10 0.50), 2e-4 reached 0.63, 5e-4 0.77, 1e-3 0.79.
+    # Its learning rate is high because eight steps are all it gets (the sweep behind it is in
+    # docs/measured.md).
     "release": Recipe(
         collection_scale="full",
         max_length=256,
@@ -190,10 +188,9 @@ RECIPES: dict[str, Recipe] = {
         micro_batch_size=8,
     ),
 }
-"""``release``: 32 anchors of 8 documents at 256 tokens per step, one torch thread. The committed
-model ran on two vCPUs shared with other jobs: 80-150 s per step, so the 2.0-hour budget stopped
-it at step 74 of 110 (0.38 epochs) with a complete model; dev evaluations on 60 queries took 2-3
-minutes each, checkpoints every 8 steps. On an idle machine all 110 steps fit the budget."""
+"""``release``: 32 anchors of 8 documents at 256 tokens per step, one torch thread, stopped by
+its time budget with a complete model when a slow machine cannot finish every step (what the
+committed model did is on its training card and in docs/measured.md)."""
 
 
 def _recipe(scale: str, overrides: dict[str, Any] | None) -> Recipe:

@@ -957,7 +957,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from rerank_lab import models
-    from rerank_lab.course import records, world
+    from rerank_lab.course import records
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--scale", choices=sorted(SIZES), default=None)
@@ -984,15 +984,11 @@ def main(argv: list[str] | None = None) -> int:
         command = (
             f"python -m rerank_lab.course.specter --scale {data.scale} --record {options.record}"
         )
-        import torch
-
         records.write_record(
             options.record,
             command,
             results,
-            device="cuda" if torch.cuda.is_available() else "cpu",
             packages=("adapters", "sentence-transformers", "transformers", "torch"),
-            world=world.current().name,
         )
         print(f"record written to {options.record}")
     return 0
