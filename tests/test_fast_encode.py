@@ -23,7 +23,7 @@ import pytest
 from rerank_lab import encode as enc
 from rerank_lab import models
 from rerank_lab.course import embedding_cache as cache
-from rerank_lab.course import fast_encode
+from rerank_lab.course import fast_encode, offline_models
 from rerank_lab.data import load_mini
 
 pytestmark = pytest.mark.skipif(
@@ -514,7 +514,7 @@ def test_the_course_reranker_role_runs_int8_on_cpu(
     target = data / "models" / "rerank-lab-reranker"
     shutil.copytree(tiny_cross_encoder_dir, target)
     (target / "training.json").write_text('{"scale": "test"}')
-    monkeypatch.setattr(models, "data_dir", lambda: data)
+    monkeypatch.setattr(offline_models, "data_dir", lambda: data)
     monkeypatch.setenv("RERANK_LAB_OFFLINE", "1")
     monkeypatch.delenv(fast_encode.FAST_ENV)
     reranker = models.load_cross_encoder("cross-encoder", device="cpu", max_length=32)

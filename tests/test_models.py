@@ -80,7 +80,7 @@ def test_reranker_roles_without_the_course_model_say_how_to_get_it(
     """Offline, a reranker role needs the course's trained reranker; missing, the error says so."""
     with pytest.raises(
         models.ModelUnavailableOffline,
-        match=rf"role '{role}' \(rerank-lab-reranker .*\) cannot be loaded .*does not exist.*"
+        match=rf"role '{role}' \(rerank-lab-reranker .*\) cannot be loaded .*missing.*"
         r"make reranker",
     ):
         models.resolve(role)

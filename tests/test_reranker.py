@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rerank_lab.course import artefacts, pubmed, reranker
+from rerank_lab.course import artefacts, offline_models, pubmed, reranker
 from rerank_lab.course.collection import Collection
 
 TOPICS = [
@@ -383,11 +383,12 @@ def test_release_model_missing_or_corrupt_names_make_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(reranker, "data_dir", lambda: tmp_path / "data")
+    monkeypatch.setattr(offline_models, "data_dir", lambda: tmp_path / "data")
     with pytest.raises(reranker.RerankerUnavailable, match="make reranker"):
         reranker.release_reranker_path()
     folder = tmp_path / "data" / "models" / "rerank-lab-reranker"
     folder.mkdir(parents=True)
-    for name in reranker.REQUIRED_FILES:
+    for name in (*reranker.REQUIRED_FILES, "training.json"):
         (folder / name).write_text("{}")
     (folder / "model.safetensors").write_text("version https://git-lfs.github.com/spec/v1\n")
     with pytest.raises(reranker.RerankerUnavailable, match="corrupt.*make reranker"):

@@ -1310,11 +1310,9 @@ def model_problem(folder: Path | str) -> str | None:
     parses: enough to catch an interrupted save or a git checkout without the weights (an
     LFS pointer), without loading the model.
     """
-    folder = Path(folder)
-    problem = artefacts.folder_problem(
-        folder, card="training.json", required=REQUIRED_FILES, loading=None
+    return artefacts.folder_problem(
+        Path(folder), card="training.json", required=REQUIRED_FILES, loading=None
     )
-    return None if problem is None else f"{shown_path(folder)}: {problem}"
 
 
 def training_card(folder: Path | str) -> dict[str, Any] | None:
@@ -1353,7 +1351,8 @@ def release_reranker_path() -> Path:
     problem = model_problem(folder)
     if problem:
         raise RerankerUnavailable(
-            f"The course reranker is missing or broken: {problem}. Restore it with "
+            f"The course reranker in {shown_path(folder)} is missing or broken ({problem}). "
+            "Restore it with "
             f"`git checkout -- {folder.relative_to(data_dir().parent)}` or rebuild it with "
             f"`{MAKE_TARGET}` (about 2.5 hours on 2 CPU cores, resumable)."
         )
