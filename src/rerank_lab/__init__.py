@@ -12,6 +12,7 @@ modules that need them.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 __version__ = "0.1.0"
@@ -31,13 +32,24 @@ _SUBMODULES = (
 __all__ = ["__version__", *_SUBMODULES]
 
 
-def __getattr__(name: str) -> ModuleType:
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'rerank_lab' has no attribute {name!r}")
+def lazy_submodules(
+    package: str, names: tuple[str, ...]
+) -> tuple[Callable[[str], ModuleType], Callable[[], list[str]]]:
+    """A package's ``__getattr__`` and ``__dir__`` that import its submodules ``names`` on first
+    use (and keep them as attributes), so that importing the package itself stays instant."""
+    namespace = importlib.import_module(package).__dict__
+
+    def getattr_(name: str) -> ModuleType:
+        if name in names:
+            module = importlib.import_module(f"{package}.{name}")
+            namespace[name] = module
+            return module
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def dir_() -> list[str]:
+        return sorted(namespace.get("__all__", names))
+
+    return getattr_, dir_
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

@@ -10,8 +10,7 @@ they share. Modules load on first use, like the package above.
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from rerank_lab import lazy_submodules
 
 _SUBMODULES = (
     "settings",
@@ -43,14 +42,4 @@ _SUBMODULES = (
 
 __all__ = list(_SUBMODULES)
 
-
-def __getattr__(name: str) -> ModuleType:
-    if name in _SUBMODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'rerank_lab.course' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_submodules(__name__, _SUBMODULES)

@@ -15,6 +15,7 @@ from rerank_lab.exercises.core import (
     _call,
     _check_true_statements,
     _describe,
+    _raise_first_mistake,
     _require_function,
     _statements_question,
     _to_numpy,
@@ -110,9 +111,7 @@ def _check_cosent(answer: Any) -> str:
         ),
         ({"use_scale": False}, "multiply the cosine differences by `scale` before exp."),
     ]
-    for options, hint in mistakes:
-        if agrees(**options):
-            raise ExerciseError(hint)
+    _raise_first_mistake(agrees, mistakes)
     raise ExerciseError(
         "not CoSENT yet: over every two pairs (i, j) with scores[i] > scores[j], add "
         "exp(scale · (cos_j − cos_i)); return log(1 + that sum)."

@@ -16,6 +16,7 @@ from rerank_lab.exercises.core import (
     _call,
     _close,
     _describe,
+    _raise_first_mistake,
     _require_function,
     _tensor,
     _to_numpy,
@@ -319,9 +320,7 @@ def _check_mrr(answer: Any) -> str:
             "one only.",
         ),
     ]
-    for options, hint in mistakes:
-        if agrees(**options):
-            raise ExerciseError(hint)
+    _raise_first_mistake(agrees, mistakes)
     raise ExerciseError(
         "not MRR@k yet. For each query, walk its top k from rank 1; at the first document "
         "whose grade is 1 or more, its score is 1 / rank; 0 if none; then average."

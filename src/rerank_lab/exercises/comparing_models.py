@@ -18,6 +18,7 @@ from rerank_lab.exercises.core import (
     _check_true_statements,
     _close,
     _describe,
+    _raise_first_mistake,
     _require_function,
     _statements_question,
     exercise,
@@ -113,9 +114,7 @@ def _check_rrf(answer: Any) -> str:
             "one found by a single ranking at the same rank.",
         ),
     ]
-    for options, hint in mistakes:
-        if agrees(**options):
-            raise ExerciseError(hint)
+    _raise_first_mistake(agrees, mistakes)
     if all(
         set(got) == set(_rrf(rankings, k))
         and all(_close(got[d], _rrf(rankings, 0)[d]) for d in got)
@@ -196,16 +195,19 @@ def _check_sign_test(answer: Any) -> str:
 
     if agrees():
         return "ties drop out; under no effect each untied query is a fair coin toss."
-    if agrees(drop_ties=False):
-        raise ExerciseError(
+    mistakes = [
+        (
+            {"drop_ties": False},
             "you count ties as losses: a query whose score did not change says nothing about "
-            "which system is better. Leave ties out of the count."
-        )
-    if agrees(two_sided=False):
-        raise ExerciseError(
+            "which system is better. Leave ties out of the count.",
+        ),
+        (
+            {"two_sided": False},
             "this is a one-sided p-value (only 'the system wins more'): the question is whether "
-            "the split is lopsided in either direction, so count both tails."
-        )
+            "the split is lopsided in either direction, so count both tails.",
+        ),
+    ]
+    _raise_first_mistake(agrees, mistakes)
     raise ExerciseError(
         "not the sign test's p-value yet: count wins and losses (ties left out); under no "
         "effect the wins follow a binomial distribution with p = 0.5."

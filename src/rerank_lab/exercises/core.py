@@ -212,6 +212,16 @@ def _call(
     return result
 
 
+def _raise_first_mistake(
+    agrees: Callable[..., bool], mistakes: Sequence[tuple[Mapping[str, Any], str]]
+) -> None:
+    """Raise the hint of the first known mistake the learner's answers match: ``agrees(**options)``
+    compares them with the reference computed the mistaken way ``options`` describe."""
+    for options, hint in mistakes:
+        if agrees(**options):
+            raise ExerciseError(hint)
+
+
 def _tensor(array: np.ndarray) -> torch.Tensor:
     """A float32 (or int64 for integer arrays) torch tensor, without touching torch's global RNG."""
     import torch

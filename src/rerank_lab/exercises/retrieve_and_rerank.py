@@ -3,7 +3,7 @@ chunks, rank movements, the retrieve-then-re-rank function, and how deep to re-r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from rerank_lab.exercises.core import (
     _check_true_statements,
     _close,
     _describe,
+    _raise_first_mistake,
     _require_function,
     _statements_question,
     exercise,
@@ -139,41 +140,39 @@ def _check_mean_recall(answer: Any) -> str:
         )  # all queries pooled
         return hits / sum(sum(g > 0 for g in qrels[q].values()) for q in run)
 
-    mistakes: list[tuple[Callable[[], bool], str]] = [
+    mistakes: list[tuple[dict[str, Any], str]] = [
         (
-            lambda: agrees(denominator="k"),
+            {"denominator": "k"},
             "you divide by k: that is precision@k. Recall divides by the number of the query's "
             "relevant documents, found or not.",
         ),
         (
-            lambda: agrees(denominator="capped"),
+            {"denominator": "capped"},
             "you divide by min(k, relevant documents): a query with more relevant documents "
             "than k could then reach 1. Recall divides by all of the query's relevant documents.",
         ),
         (
-            lambda: agrees(zero_counts=True),
+            {"zero_counts": True},
             "you count documents judged with grade 0 as relevant. A judgement of 0 means "
             "'looked at, not relevant': only grades above 0 count.",
         ),
         (
-            lambda: agrees(cut=False),
+            {"cut": False},
             "you count relevant documents anywhere in the ranking; @k means only the top k.",
         ),
         (
-            lambda: agrees(denominator="any"),
+            {"denominator": "any"},
             "you score 1 when any relevant document is in the top k: that is accuracy@k (hit "
             "rate). Recall is the share of the relevant documents found.",
         ),
-        (
-            lambda: all(_close(got, micro(*case)) for case, got in checked),
+    ]
+    _raise_first_mistake(agrees, mistakes)
+    if all(_close(got, micro(*case)) for case, got in checked):
+        raise ExerciseError(
             "you pool the hits of all queries and divide by all their relevant documents: "
             "queries with many relevant documents then weigh more. Compute recall per query, "
-            "then take the mean.",
-        ),
-    ]
-    for matches, hint in mistakes:
-        if matches():
-            raise ExerciseError(hint)
+            "then take the mean."
+        )
     raise ExerciseError(
         "not the mean recall@k. Work one query by hand: its relevant documents (grade > 0), how "
         "many of them are in its top k, and the share; then average over the queries."

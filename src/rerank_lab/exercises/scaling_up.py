@@ -21,6 +21,7 @@ from rerank_lab.exercises.core import (
     _check_true_statements,
     _close,
     _describe,
+    _raise_first_mistake,
     _require_function,
     _statements_question,
     _to_numpy,
@@ -154,16 +155,19 @@ def _check_ann_recall(answer: Any) -> str:
 
     if agrees():
         return "recall@k compares sets: an index may order its top k differently and lose nothing."
-    if agrees(cut=False):
-        raise ExerciseError(
+    mistakes = [
+        (
+            {"cut": False},
             "you count hits anywhere in the index's results: only its top k count, as only they "
-            "are shown (the results are deeper than k here)."
-        )
-    if agrees(ordered=True):
-        raise ExerciseError(
+            "are shown (the results are deeper than k here).",
+        ),
+        (
+            {"ordered": True},
             "you compare position by position: recall@k asks whether the exact neighbours were "
-            "found at all within the top k, in any order."
-        )
+            "found at all within the top k, in any order.",
+        ),
+    ]
+    _raise_first_mistake(agrees, mistakes)
     if any(got > 1 or got < 0 for _, got in checked):
         raise ExerciseError("recall is a share between 0 and 1: divide the hits by k.")
     raise ExerciseError(
