@@ -17,6 +17,7 @@ import numpy as np
 from rerank_lab.course import world
 from rerank_lab.course.settings import Scale, cache_dir, scale, shown_path
 from rerank_lab.device import describe_device, pick_device
+from rerank_lab.exercises.language import set_language
 
 __all__ = ["REPORTED_PACKAGES", "Setup", "seed_everything", "setup"]
 
@@ -53,12 +54,20 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def setup(seed: int = 42, *, notebook: str | None = None, device: str | None = None) -> Setup:
+def setup(
+    seed: int = 42,
+    *,
+    notebook: str | None = None,
+    device: str | None = None,
+    language: str = "en",
+) -> Setup:
     """Seed everything, decide world, device and scale, and print a report of them.
 
     ``notebook`` ("01" ... "07") tells the world what the notebook needs from the Hub, so that
-    a local Hugging Face cache holding just that is enough for the online world.
+    a local Hugging Face cache holding just that is enough for the online world. ``language``
+    is the language of the exercises' questions and hints (the Chinese notebooks pass "zh").
     """
+    set_language(language)
     seed_everything(seed)
     chosen = Setup(
         world=world.current(notebook), device=pick_device(device), scale=scale(), seed=seed

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rerank_lab.exercises.language import translate
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,12 +40,24 @@ Checker = Callable[[Any], str]
 
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: its id, a title and the question a notebook shows, and its checker."""
+    """One exercise: its id, a title and the question a notebook shows, and its checker.
+
+    Written in English; ``title``, ``question``, the hints and the confirmation come out in the
+    language the notebook set (:mod:`rerank_lab.exercises.language`).
+    """
 
     id: str
-    title: str
-    question: str
+    english_title: str
+    english_question: str
     checker: Checker
+
+    @property
+    def title(self) -> str:
+        return translate(self.english_title)
+
+    @property
+    def question(self) -> str:
+        return translate(self.english_question)
 
     def __call__(self, answer: Any) -> str:
         """Check ``answer``; return the confirmation, or raise ExerciseError ("✗ id: hint")."""
@@ -54,14 +68,17 @@ class Exercise:
             return self.checker(answer)
         except ExerciseError as error:
             # Re-raised with the id in front; a crash of the learner's code stays chained.
-            raise ExerciseError(f"✗ {self.id} ({self.title}): {error}") from error.__cause__
+            message = translate(f"✗ {self.id} ({self.english_title}): {error}")
+            raise ExerciseError(message) from error.__cause__
 
 
 class _Registry(dict[str, Exercise]):
     """The exercises by id; an unknown id raises a KeyError that lists the valid ones."""
 
     def __missing__(self, key: str) -> Exercise:
-        raise KeyError(f"Unknown exercise {key!r}. Valid ids: {', '.join(sorted(self))}.")
+        raise KeyError(
+            translate(f"Unknown exercise {key!r}. Valid ids: {', '.join(sorted(self))}.")
+        )
 
 
 EXERCISES: dict[str, Exercise] = _Registry()
@@ -88,7 +105,7 @@ def check(exercise_id: str, answer: Any) -> bool:
     KeyError listing the valid ids when ``exercise_id`` is unknown.
     """
     confirmation = EXERCISES[exercise_id](answer)
-    print(f"✓ {exercise_id} correct: {confirmation}")
+    print(translate(f"✓ {exercise_id} correct: {confirmation}"))
     return True
 
 

@@ -1,0 +1,97 @@
+"""The language the checkers speak: English, or a translation read from a catalog.
+
+The checkers are written once, in English. A translated edition of the course (the Chinese
+notebooks in ``notebooks/zh``) sets its language in the set-up call, and every title, question,
+hint and confirmation then passes through :func:`translate` on its way out: the checks
+themselves, and so which answers pass, are the same in every language.
+
+A catalog (``zh.json`` beside this module) maps each English text of the checkers to its
+translation. Texts made with values (an f-string such as ``"k must be at most {0}"``) are kept
+as templates whose ``{0}``, ``{1}`` ... stand for the values: a message matches a template,
+its values are translated in turn where they are texts of the catalog (a title, a quoted
+hint), and are placed in the translation. A message that matches nothing stays in English.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from pathlib import Path
+
+__all__ = ["LANGUAGES", "current", "set_language", "translate"]
+
+LANGUAGES = ("en", "zh")
+
+_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+_state = {"language": "en"}
+
+
+def set_language(language: str) -> None:
+    """Make the checkers speak ``language`` (``"en"`` or ``"zh"``) in this process."""
+    if language not in LANGUAGES:
+        raise ValueError(f"Unknown language {language!r}; use one of {', '.join(LANGUAGES)}.")
+    _state["language"] = language
+
+
+def current() -> str:
+    return _state["language"]
+
+
+def _literal(text: str) -> str:
+    """A catalog text as shown: doubled braces stand for one (as in ``str.format``)."""
+    return text.replace("{{", "{").replace("}}", "}")
+
+
+@functools.cache
+def _catalog(language: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """The exact texts, and the templates as (regex, translation), most specific first."""
+    path = Path(__file__).with_name(f"{language}.json")
+    messages: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["messages"]
+    exact = {_literal(en): _literal(zh) for en, zh in messages.items() if zh}
+    templates = []
+    for english, translated in messages.items():
+        parts = _PLACEHOLDER.split(english)
+        if len(parts) == 1 or not translated:
+            continue
+        literals = [_literal(part) for part in parts[::2]]
+        pattern = "".join(
+            re.escape(literal) + (f"(?P<v{parts[2 * i + 1]}>.+?)" if 2 * i + 1 < len(parts) else "")
+            for i, literal in enumerate(literals)
+        )
+        templates.append((len("".join(literals)), re.compile(f"^{pattern}$", re.S), translated))
+    templates.sort(key=lambda item: -item[0])
+    return exact, [(regex, translated) for _, regex, translated in templates]
+
+
+def translate(text: str, language: str | None = None, *, _depth: int = 0) -> str:
+    """``text`` in ``language`` (by default the current one); unchanged where the catalog has
+    nothing for it, and always unchanged in English."""
+    language = language or current()
+    if language == "en" or not text or _depth > 4:
+        return text
+    exact, templates = _catalog(language)
+    if exact.get(text):
+        return exact[text]
+    for regex, translated in templates:
+        match = regex.match(text)
+        if match:
+            values = {
+                name[1:]: translate(value, language, _depth=_depth + 1)
+                for name, value in match.groupdict().items()
+            }
+            return _literal(_PLACEHOLDER.sub(lambda m, v=values: v[m.group(1)], translated))
+    if "\n" in text:  # a question with a listing: line by line, "a) ..." by its statement
+        return "\n".join(
+            re.sub(
+                r"^(\s*[a-z]\) )(.*)$",
+                lambda m: m.group(1) + translate(m.group(2), language, _depth=_depth + 1),
+                translate(line, language, _depth=_depth + 1),
+            )
+            for line in text.split("\n")
+        )
+    # A learner's own error text followed by a hint in brackets: translate the hint.
+    tail = re.match(r"^(.*) \((.+)\)$", text, re.S)
+    if tail and tail.group(2) in exact:
+        return f"{tail.group(1)}（{exact[tail.group(2)]}）"
+    return text
