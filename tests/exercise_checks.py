@@ -1,18 +1,34 @@
 """Shared assertions of the exercise tests: every answer checked on several fresh random draws.
 
 Checkers draw new random inputs on every call, so a hint must be the specific one on every draw,
-not on a lucky one.
+not on a lucky one. Every answer is then checked once more in Chinese: the checker must reach
+the same verdict, and its message must come out translated (the Chinese notebooks' checks).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from rerank_lab.exercises import EXERCISES, ExerciseError, check
+from rerank_lab.exercises.language import set_language, translate_message
 
 DRAWS = 5  # how often each answer is checked against fresh random inputs
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """The checkers in ``language`` for the block, English again afterwards."""
+    set_language(language)
+    try:
+        yield
+    finally:
+        set_language("en")
 
 
 def rejected(
@@ -28,13 +44,23 @@ def rejected(
             assert fragment in message, f"{fragment!r} not in hint: {message}"
         for value in forbidden:
             assert value not in message, f"the hint gives away {value!r}: {message}"
+    translate_message(message, "zh", strict=True)  # the English hint has a translation
+    with speaking("zh"), pytest.raises(ExerciseError) as caught:
+        check(exercise_id, answer)
+    assert str(caught.value).startswith(f"✗ {exercise_id}") and _CHINESE.search(str(caught.value))
 
 
 def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) -> None:
     """Check ``answer`` DRAWS times; each must pass and print the confirmation."""
     for _ in range(DRAWS):
         assert check(exercise_id, answer) is True
-    assert capsys.readouterr().out.startswith(f"✓ {exercise_id} correct: ")
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"✓ {exercise_id} correct: ")
+    translate_message(printed.splitlines()[-1], "zh", strict=True)
+    with speaking("zh"):
+        assert check(exercise_id, answer) is True
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"✓ {exercise_id}") and _CHINESE.search(printed)
 
 
 def unwritten_functions_rejected(exercise_id: str) -> None:

@@ -41,13 +41,15 @@ _HOST = re.compile(r"^(?:localhost|(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z]{2
 
 
 def _pages() -> list[Path]:
-    """README.md, every docs page and every README under data/ (not the ignored cache)."""
+    """README.md, every docs page, every README under data/ (not the ignored cache), the
+    Chinese README and the translators' pages under i18n/."""
     data = [
         path
         for path in sorted((ROOT / "data").rglob("README.md"))
         if "cache" not in path.relative_to(ROOT / "data").parts
     ]
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *data]
+    translated = [ROOT / "README.zh.md", *sorted((ROOT / "i18n").rglob("*.md"))]
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *data, *translated]
 
 
 def _prose_lines(text: str) -> list[str]:

@@ -119,10 +119,11 @@ def test_one_command_points_every_notebook_at_a_fork(tmp_path: Path) -> None:
 
     copy = tmp_path / "course"
     shutil.copytree(NOTEBOOKS, copy / "notebooks")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "README.zh.md"):
         shutil.copy2(ROOT / name, copy / name)
     changed = publish.republish("https://github.com/a-teacher/rerank-fork.git", "spring", copy)
-    assert len(changed) == 1 + len(ALL)  # pyproject and every notebook; the README has none
+    # pyproject, every notebook and the Chinese README's badges; the English README has none
+    assert len(changed) == 2 + len(ALL)
     fork = publish.published(copy)
     assert fork == publish.Published("a-teacher/rerank-fork", "spring")
     for path in sorted((copy / "notebooks").rglob("*.ipynb")):

@@ -8,7 +8,7 @@ fails when a notebook disagrees with it. A teacher who publishes a fork or a mir
 
     python -m rerank_lab.course.publish https://github.com/ORG/REPO [--branch BRANCH]
 
-which rewrites ``pyproject.toml``, every notebook and the README in place, and nothing else.
+which rewrites ``pyproject.toml``, every notebook and the READMEs in place, and nothing else.
 Only GitHub repositories get Colab badges (Colab opens notebooks from GitHub by URL).
 """
 
@@ -81,15 +81,18 @@ def _rewrite_notebook(text: str, where: Published) -> str:
 
 
 def republish(url: str, branch: str = "main", root: Path = ROOT) -> list[Path]:
-    """Point pyproject.toml, every notebook and the README at ``url``; returns changed files."""
+    """Point pyproject.toml, every notebook and the READMEs at ``url``; returns changed files."""
     where = Published.parse(url, branch)
     changed = []
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text(encoding="utf-8")
     new = re.sub(_REPOSITORY, f'Repository = "{where.url}"', text)
     new = re.sub(_BRANCH, f'branch = "{where.branch}"', new)
-    files = [pyproject, *sorted((root / "notebooks").rglob("*.ipynb")), root / "README.md"]
+    readmes = [root / "README.md", root / "README.zh.md"]
+    files = [pyproject, *sorted((root / "notebooks").rglob("*.ipynb")), *readmes]
     for path in files:
+        if not path.is_file():
+            continue
         text = path.read_text(encoding="utf-8")
         if path != pyproject:
             new = _rewrite_notebook(text, where)

@@ -44,8 +44,8 @@ from typing import Any
 
 import nbformat
 
-from rerank_lab.course.settings import REPO_ROOT
-from rerank_lab.exercises.language import translate
+from rerank_lab.course.settings import REPO_ROOT, shown_path
+from rerank_lab.exercises import language as checker_language
 
 __all__ = [
     "LANGUAGES",
@@ -109,7 +109,7 @@ def problems(language: str) -> list[str]:
     found = []
     for notebook in english_notebooks():
         cells = _read_catalog(notebook, language)["cells"]
-        where = catalog_path(notebook, language).relative_to(REPO_ROOT)
+        where = shown_path(catalog_path(notebook, language))
         markdown = _markdown_cells(notebook)
         for cell_id, source in markdown.items():
             entry = cells.get(cell_id)
@@ -153,9 +153,10 @@ def _translated_outputs(outputs: list[Any], language: str) -> list[Any]:
     translated = copy.deepcopy(outputs)
     for output in translated:
         if output.get("output_type") == "error":
-            output["evalue"] = translate(output["evalue"], language)
+            output["evalue"] = checker_language.translate_message(output["evalue"], language)
         elif output.get("output_type") == "stream" and "✓" in output.get("text", ""):
-            output["text"] = translate(output["text"].rstrip("\n"), language) + "\n"
+            text = output["text"].rstrip("\n")
+            output["text"] = checker_language.translate_message(text, language) + "\n"
     return translated
 
 
@@ -260,9 +261,12 @@ def _template(node: ast.AST) -> str | None:
 
 def exercise_templates() -> set[str]:
     """Every text the checkers can show: the string literals and f-strings of the exercises
-    package that read as prose (two words or more, not docstrings), as catalog templates."""
+    package that read as prose (a space and a word; not docstrings) and the two frames of
+    their messages (``language.FAILED``, ``language.PASSED``), as catalog templates."""
     found = set()
     for path in sorted(EXERCISES.glob("*.py")):
+        if path.name == "language.py":  # the translator itself: its errors are for tests
+            continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         skip = {
             id(node.body[0].value)
@@ -276,9 +280,9 @@ def exercise_templates() -> set[str]:
                 skip |= {id(value) for value in node.values}
             text = None if id(node) in skip else _template(node)
             words = re.findall(r"[A-Za-z]{2,}", _PLACEHOLDER_ANY.sub("", text or ""))
-            if text and " " in text.strip() and len(words) >= 2:
+            if text and " " in text and words:
                 found.add(text)
-    return found
+    return found | {checker_language.FAILED, checker_language.PASSED}
 
 
 _PLACEHOLDER_ANY = re.compile(r"\{\d+\}")

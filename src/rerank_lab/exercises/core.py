@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rerank_lab.exercises.language import translate
+from rerank_lab.exercises.language import FAILED, PASSED, framed, translate
 
 if TYPE_CHECKING:
     import torch
@@ -68,7 +68,7 @@ class Exercise:
             return self.checker(answer)
         except ExerciseError as error:
             # Re-raised with the id in front; a crash of the learner's code stays chained.
-            message = translate(f"✗ {self.id} ({self.english_title}): {error}")
+            message = framed(FAILED, self.id, self.english_title, str(error))
             raise ExerciseError(message) from error.__cause__
 
 
@@ -105,7 +105,7 @@ def check(exercise_id: str, answer: Any) -> bool:
     KeyError listing the valid ids when ``exercise_id`` is unknown.
     """
     confirmation = EXERCISES[exercise_id](answer)
-    print(translate(f"✓ {exercise_id} correct: {confirmation}"))
+    print(framed(PASSED, exercise_id, confirmation))
     return True
 
 
@@ -307,4 +307,5 @@ def _check_true_statements(
         problems.append(
             f"you missed {missed[0]}" if n_missed == 1 else f"you missed {n_missed} {missed[1]}"
         )
-    raise ExerciseError(f"{' and '.join(problems)}. {nudge}")
+    found = f"{problems[0]} and {problems[1]}" if len(problems) == 2 else problems[0]
+    raise ExerciseError(f"not yet: {found}. {nudge}")

@@ -19,9 +19,26 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["LANGUAGES", "current", "set_language", "translate"]
+__all__ = [
+    "FAILED",
+    "LANGUAGES",
+    "PASSED",
+    "current",
+    "framed",
+    "set_language",
+    "translate",
+    "translate_message",
+]
 
 LANGUAGES = ("en", "zh")
+FAILED = "✗ {0} ({1}): {2}"
+"""How a rejected answer's message reads: the exercise's id, its title, the hint."""
+PASSED = "✓ {0} correct: {1}"
+"""How a right answer is confirmed: the exercise's id, the confirmation."""
+_FRAMES = {
+    FAILED: re.compile(r"^✗ (\d\d\.\d+) \((.+?)\): (.*)$", re.S),
+    PASSED: re.compile(r"^✓ (\d\d\.\d+) correct: (.*)$", re.S),
+}
 
 _PLACEHOLDER = re.compile(r"\{(\d+)\}")
 _state = {"language": "en"}
@@ -49,6 +66,9 @@ def _catalog(language: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str],
     path = Path(__file__).with_name(f"{language}.json")
     messages: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))["messages"]
     exact = {_literal(en): _literal(zh) for en, zh in messages.items() if zh}
+    # A text that ends a line of a longer one (a question's first line) is looked up without
+    # its line break too.
+    exact |= {en.rstrip("\n"): zh.rstrip("\n") for en, zh in exact.items() if en.endswith("\n")}
     templates = []
     for english, translated in messages.items():
         parts = _PLACEHOLDER.split(english)
@@ -56,7 +76,7 @@ def _catalog(language: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str],
             continue
         literals = [_literal(part) for part in parts[::2]]
         pattern = "".join(
-            re.escape(literal) + (f"(?P<v{parts[2 * i + 1]}>.+?)" if 2 * i + 1 < len(parts) else "")
+            re.escape(literal) + (f"(?P<v{parts[2 * i + 1]}>.*?)" if 2 * i + 1 < len(parts) else "")
             for i, literal in enumerate(literals)
         )
         templates.append((len("".join(literals)), re.compile(f"^{pattern}$", re.S), translated))
@@ -64,12 +84,48 @@ def _catalog(language: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str],
     return exact, [(regex, translated) for _, regex, translated in templates]
 
 
-def translate(text: str, language: str | None = None, *, _depth: int = 0) -> str:
+def translate(
+    text: str, language: str | None = None, *, strict: bool = False, _depth: int = 0
+) -> str:
     """``text`` in ``language`` (by default the current one); unchanged where the catalog has
-    nothing for it, and always unchanged in English."""
+    nothing for it (``strict``: a LookupError instead, for tests), and always unchanged in
+    English."""
     language = language or current()
     if language == "en" or not text or _depth > 4:
         return text
+    translated = _translate(text, language, _depth)
+    if strict and translated == text:
+        raise LookupError(f"no {language} translation for {text!r}")
+    return translated
+
+
+def framed(frame: str, exercise_id: str, *texts: str, strict: bool = False) -> str:
+    """A checker's message in its frame (:data:`FAILED` or :data:`PASSED`), the frame and each
+    text translated separately: a hint is never mistaken for part of the frame."""
+    language = current()
+    if language != "en":
+        frame = _catalog(language)[0].get(frame, frame)
+        texts = tuple(translate(text, language, strict=strict) for text in texts)
+    return frame.format(exercise_id, *texts)
+
+
+def translate_message(text: str, language: str, *, strict: bool = False) -> str:
+    """A whole message as a checker printed it in English (a stored notebook output), in
+    ``language``: its frame recognised, then its parts translated as :func:`framed` does."""
+    for frame, pattern in _FRAMES.items():
+        match = pattern.match(text)
+        if match:
+            exercise_id, *texts = match.groups()
+            previous = current()
+            set_language(language)
+            try:
+                return framed(frame, exercise_id, *texts, strict=strict)
+            finally:
+                set_language(previous)
+    return translate(text, language, strict=strict)
+
+
+def _translate(text: str, language: str, _depth: int) -> str:
     exact, templates = _catalog(language)
     if exact.get(text):
         return exact[text]
@@ -91,7 +147,9 @@ def translate(text: str, language: str | None = None, *, _depth: int = 0) -> str
             for line in text.split("\n")
         )
     # A learner's own error text followed by a hint in brackets: translate the hint.
-    tail = re.match(r"^(.*) \((.+)\)$", text, re.S)
-    if tail and tail.group(2) in exact:
-        return f"{tail.group(1)}（{exact[tail.group(2)]}）"
+    if text.endswith(")"):
+        for start in (match.start() for match in re.finditer(r" \(", text)):
+            hint = text[start + 2 : -1]
+            if hint in exact:
+                return f"{text[:start]}（{exact[hint]}）"
     return text
