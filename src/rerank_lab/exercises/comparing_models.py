@@ -129,10 +129,10 @@ def _check_rrf(answer: Any) -> str:
         if set(got) != set(expected):
             missing = len(set(expected) - set(got))
             extra = len(set(got) - set(expected) - everyone)
-            tail = f" and {extra} are not in any ranking." if extra else "."
+            tail = f" and {extra} are not in any ranking" if extra else ""
             raise ExerciseError(
                 f"your dict should hold every document of any ranking ({len(expected)} here); "
-                f"{missing} are missing{tail}"
+                f"{missing} are missing{tail}."
             )
     raise ExerciseError(
         "the scores are not sum(1 / (k + rank)) over the rankings: work out one document "
