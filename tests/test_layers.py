@@ -139,6 +139,7 @@ def test_every_learner_module_says_what_it_exports() -> None:
 def test_every_import_of_a_package_name_resolves() -> None:
     """Imports inside functions run only when the function does: check each name exists now."""
     import importlib
+    import importlib.util
 
     missing = []
     for path in [*PACKAGE.rglob("*.py"), *PACKAGE.parents[1].joinpath("tests").glob("*.py")]:
