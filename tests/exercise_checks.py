@@ -8,7 +8,7 @@ the same verdict, and its message must come out translated (the Chinese notebook
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -61,6 +61,28 @@ def accepted(exercise_id: str, answer: Any, capsys: pytest.CaptureFixture[str]) 
         assert check(exercise_id, answer) is True
     printed = capsys.readouterr().out
     assert printed.startswith(f"✓ {exercise_id}") and _CHINESE.search(printed)
+
+
+def notebook_tests(
+    new_ids: list[str], function_ids: list[str]
+) -> tuple[Callable[..., None], Callable[..., None], Callable[..., None]]:
+    """The three tests every notebook's exercises share, for its module to bind as
+    ``test_...`` names: registered in order; placeholders rejected; unwritten functions
+    rejected (``function_ids``: the exercises answered with a function)."""
+
+    def registered() -> None:
+        registered_in_order(new_ids)
+
+    @pytest.mark.parametrize("exercise_id", new_ids)
+    @pytest.mark.parametrize("placeholder", [..., None])
+    def placeholders_rejected(exercise_id: str, placeholder: Any) -> None:
+        rejected(exercise_id, placeholder, "no answer yet")
+
+    @pytest.mark.parametrize("exercise_id", function_ids)
+    def unwritten_rejected(exercise_id: str) -> None:
+        unwritten_functions_rejected(exercise_id)
+
+    return registered, placeholders_rejected, unwritten_rejected
 
 
 def unwritten_functions_rejected(exercise_id: str) -> None:

@@ -13,26 +13,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
+from exercise_checks import accepted, notebook_tests, rejected
 from scipy.stats import spearmanr
 
 NEW_IDS = ["06.1", "06.2", "06.3", "06.4", "06.5"]
 FUNCTION_IDS = ["06.1", "06.2", "06.3", "06.4"]
-
-
-def test_the_new_exercises_are_registered_in_notebook_order() -> None:
-    registered_in_order(NEW_IDS)
-
-
-@pytest.mark.parametrize("exercise_id", NEW_IDS)
-@pytest.mark.parametrize("placeholder", [..., None])
-def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
-    rejected(exercise_id, placeholder, "no answer yet")
-
-
-@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
-def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
-    unwritten_functions_rejected(exercise_id)
+(
+    test_the_new_exercises_are_registered_in_notebook_order,
+    test_placeholders_are_rejected,
+    test_unwritten_functions_are_rejected,
+) = notebook_tests(NEW_IDS, FUNCTION_IDS)
 
 
 # --- 06.1 the CoSENT loss ---------------------------------------------------------------------

@@ -9,27 +9,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
+from exercise_checks import accepted, notebook_tests, rejected
 
 NEW_IDS = ["03.1", "03.2", "03.3", "03.4", "03.5"]
 
-
-def test_the_new_exercises_are_registered_in_notebook_order() -> None:
-    registered_in_order(NEW_IDS)
-
-
-@pytest.mark.parametrize("exercise_id", NEW_IDS)
-@pytest.mark.parametrize("placeholder", [..., None])
-def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
-    rejected(exercise_id, placeholder, "no answer yet")
-
-
 FUNCTION_IDS = ["03.1", "03.2", "03.3", "03.4"]
-
-
-@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
-def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
-    unwritten_functions_rejected(exercise_id)
+(
+    test_the_new_exercises_are_registered_in_notebook_order,
+    test_placeholders_are_rejected,
+    test_unwritten_functions_are_rejected,
+) = notebook_tests(NEW_IDS, FUNCTION_IDS)
 
 
 # --- 03.1 mean recall@k -----------------------------------------------------------------------

@@ -13,30 +13,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
+from exercise_checks import accepted, notebook_tests, rejected
 
 from rerank_lab.exercises import EXERCISES, ExerciseError, check
 
 NEW_IDS = ["07.1", "07.2", "07.3", "07.4", "07.5", "07.6", "07.7"]
-
-
-def test_the_new_exercises_are_registered_in_notebook_order() -> None:
-    registered_in_order(NEW_IDS)
-    assert list(EXERCISES)[-len(NEW_IDS) :] == NEW_IDS  # notebook 07 is the last one
-
-
-@pytest.mark.parametrize("exercise_id", NEW_IDS)
-@pytest.mark.parametrize("placeholder", [..., None])
-def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
-    rejected(exercise_id, placeholder, "no answer yet")
-
-
 FUNCTION_IDS = ["07.1", "07.2", "07.3", "07.4", "07.7"]
+(
+    test_the_new_exercises_are_registered_in_notebook_order,
+    test_placeholders_are_rejected,
+    test_unwritten_functions_are_rejected,
+) = notebook_tests(NEW_IDS, FUNCTION_IDS)
 
 
-@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
-def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
-    unwritten_functions_rejected(exercise_id)
+def test_notebook_07_registers_the_last_exercises() -> None:
+    assert list(EXERCISES)[-len(NEW_IDS) :] == NEW_IDS
 
 
 # --- 07.1 memory ------------------------------------------------------------------------------

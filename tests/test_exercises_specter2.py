@@ -12,27 +12,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from exercise_checks import accepted, registered_in_order, rejected, unwritten_functions_rejected
+from exercise_checks import accepted, notebook_tests, rejected
 
 NEW_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5", "05.6", "05.7"]
 
-
-def test_the_new_exercises_are_registered_in_notebook_order() -> None:
-    registered_in_order(NEW_IDS)
-
-
-@pytest.mark.parametrize("exercise_id", NEW_IDS)
-@pytest.mark.parametrize("placeholder", [..., None])
-def test_placeholders_are_rejected(exercise_id: str, placeholder: Any) -> None:
-    rejected(exercise_id, placeholder, "no answer yet")
-
-
 FUNCTION_IDS = ["05.1", "05.2", "05.3", "05.4", "05.5", "05.7"]
-
-
-@pytest.mark.parametrize("exercise_id", FUNCTION_IDS)
-def test_unwritten_functions_are_rejected(exercise_id: str) -> None:
-    unwritten_functions_rejected(exercise_id)
+(
+    test_the_new_exercises_are_registered_in_notebook_order,
+    test_placeholders_are_rejected,
+    test_unwritten_functions_are_rejected,
+) = notebook_tests(NEW_IDS, FUNCTION_IDS)
 
 
 # --- 05.1 the SPECTER input string ------------------------------------------------------------
