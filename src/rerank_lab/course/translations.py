@@ -103,6 +103,20 @@ def _markdown_cells(notebook: Path) -> dict[str, str]:
     return {cell.id: cell.source for cell in english.cells if cell.cell_type == "markdown"}
 
 
+def _entry_problem(entry: dict[str, str] | None, source: str, language: str) -> str | None:
+    """Why a catalog entry is not a current translation of the English ``source`` (None when
+    it is): absent, empty, translating an older English, or a hash that is not its English's."""
+    if entry is None:
+        return "has no translation"
+    if not entry.get(language, "").strip():
+        return "has an empty translation"
+    if entry.get("en_sha") != source_hash(source):
+        return "changed in English since it was translated"
+    if source_hash(entry.get("en", "")) != entry["en_sha"]:
+        return "has an en_sha that is not the hash of its en"
+    return None
+
+
 def problems(language: str) -> list[str]:
     """What keeps the ``language`` edition from being generated: cells without a translation,
     translations of an older English, entries for cells that are gone, empty translations."""
@@ -112,15 +126,9 @@ def problems(language: str) -> list[str]:
         where = shown_path(catalog_path(notebook, language))
         markdown = _markdown_cells(notebook)
         for cell_id, source in markdown.items():
-            entry = cells.get(cell_id)
-            if entry is None:
-                found.append(f"{where}: {cell_id} has no translation")
-            elif not entry.get(language, "").strip():
-                found.append(f"{where}: {cell_id}'s translation is empty")
-            elif entry.get("en_sha") != source_hash(source):
-                found.append(f"{where}: {cell_id} changed in English since it was translated")
-            elif source_hash(entry.get("en", "")) != entry["en_sha"]:
-                found.append(f"{where}: {cell_id}'s en_sha is not the hash of its en")
+            problem = _entry_problem(cells.get(cell_id), source, language)
+            if problem:
+                found.append(f"{where}: {cell_id} {problem}")
         found += [
             f"{where}: {cell_id} is not a markdown cell any more"
             for cell_id in cells.keys() - markdown.keys()
@@ -168,11 +176,13 @@ def render(notebook: Path, language: str) -> nbformat.NotebookNode:
     for cell in edition.cells:
         if cell.cell_type == "markdown":
             entry = cells.get(cell.id)
-            if entry is None or entry.get("en_sha") != source_hash(cell.source):
+            problem = _entry_problem(entry, cell.source, language)
+            if problem:
                 raise ValueError(
-                    f"{notebook} cell {cell.id} has no current translation: run "
+                    f"{notebook} cell {cell.id} {problem}: run "
                     "`python -m rerank_lab.course.translations check`."
                 )
+            assert entry is not None
             cell.source = _translated_markdown(entry[language], cell.source, notebook, language)
         elif cell.cell_type == "code":
             cell.source = _SETUP.sub(rf'\1, language="{language}")', cell.source)
@@ -212,10 +222,7 @@ def coverage(language: str) -> dict[str, int]:
         for cell_id, source in _markdown_cells(notebook).items():
             cells += 1
             words += len(source.split())
-            entry = entries.get(cell_id, {})
-            translated += int(
-                bool(entry.get(language)) and entry.get("en_sha") == source_hash(source)
-            )
+            translated += _entry_problem(entries.get(cell_id), source, language) is None
     return {"cells": cells, "translated cells": translated, "english words": words}
 
 
@@ -274,13 +281,10 @@ def exercise_templates() -> set[str]:
             if isinstance(node, ast.JoinedStr):
                 skip |= {id(value) for value in node.values}
             text = None if id(node) in skip else _template(node)
-            words = re.findall(r"[A-Za-z]{2,}", _PLACEHOLDER_ANY.sub("", text or ""))
+            words = re.findall(r"[A-Za-z]{2,}", checker_language.PLACEHOLDER.sub("", text or ""))
             if text and " " in text and words:
                 found.add(text)
     return found | {checker_language.FAILED, checker_language.PASSED}
-
-
-_PLACEHOLDER_ANY = re.compile(r"\{\d+\}")
 
 
 def exercise_catalog_path(language: str) -> Path:
@@ -301,7 +305,8 @@ def exercise_problems(language: str) -> list[str]:
         f"values differ between {text!r} and its translation"
         for text, translated in messages.items()
         if translated
-        and sorted(_PLACEHOLDER_ANY.findall(text)) != sorted(_PLACEHOLDER_ANY.findall(translated))
+        and sorted(checker_language.PLACEHOLDER.findall(text))
+        != sorted(checker_language.PLACEHOLDER.findall(translated))
     ]
     found += [
         f"not a checker text any more: {text!r}" for text in sorted(messages.keys() - templates)

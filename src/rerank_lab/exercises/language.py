@@ -23,6 +23,7 @@ __all__ = [
     "FAILED",
     "LANGUAGES",
     "PASSED",
+    "PLACEHOLDER",
     "current",
     "framed",
     "set_language",
@@ -40,7 +41,8 @@ _FRAMES = {
     PASSED: re.compile(r"^✓ (\d\d\.\d+) correct: (.*)$", re.S),
 }
 
-_PLACEHOLDER = re.compile(r"\{(\d+)\}")
+PLACEHOLDER = re.compile(r"\{(\d+)\}")
+"""A value's place in a catalog template: ``{0}``, ``{1}`` ..."""
 _state = {"language": "en"}
 
 
@@ -71,7 +73,7 @@ def _catalog(language: str) -> tuple[dict[str, str], list[tuple[re.Pattern[str],
     exact |= {en.rstrip("\n"): zh.rstrip("\n") for en, zh in exact.items() if en.endswith("\n")}
     templates = []
     for english, translated in messages.items():
-        parts = _PLACEHOLDER.split(english)
+        parts = PLACEHOLDER.split(english)
         if len(parts) == 1 or not translated:
             continue
         literals = [_literal(part) for part in parts[::2]]
@@ -99,10 +101,17 @@ def translate(
     return translated
 
 
-def framed(frame: str, exercise_id: str, *texts: str, strict: bool = False) -> str:
-    """A checker's message in its frame (:data:`FAILED` or :data:`PASSED`), the frame and each
-    text translated separately: a hint is never mistaken for part of the frame."""
-    language = current()
+def framed(
+    frame: str,
+    exercise_id: str,
+    *texts: str,
+    language: str | None = None,
+    strict: bool = False,
+) -> str:
+    """A checker's message in its frame (:data:`FAILED` or :data:`PASSED`) in ``language`` (by
+    default the current one), the frame and each text translated separately: a hint is never
+    mistaken for part of the frame."""
+    language = language or current()
     if language != "en":
         frame = _catalog(language)[0].get(frame, frame)
         texts = tuple(translate(text, language, strict=strict) for text in texts)
@@ -116,12 +125,7 @@ def translate_message(text: str, language: str, *, strict: bool = False) -> str:
         match = pattern.match(text)
         if match:
             exercise_id, *texts = match.groups()
-            previous = current()
-            set_language(language)
-            try:
-                return framed(frame, exercise_id, *texts, strict=strict)
-            finally:
-                set_language(previous)
+            return framed(frame, exercise_id, *texts, language=language, strict=strict)
     return translate(text, language, strict=strict)
 
 
@@ -136,7 +140,7 @@ def _translate(text: str, language: str, _depth: int) -> str:
                 name[1:]: translate(value, language, _depth=_depth + 1)
                 for name, value in match.groupdict().items()
             }
-            return _literal(_PLACEHOLDER.sub(lambda m, v=values: v[m.group(1)], translated))
+            return _literal(PLACEHOLDER.sub(lambda m, v=values: v[m.group(1)], translated))
     if "\n" in text:  # a question with a listing: line by line, "a) ..." by its statement
         return "\n".join(
             re.sub(
